@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make run` (the main job) and `make test`.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+PYTHON     ?= /usr/bin/python3
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-asan run test test-cpp test-asan test-python bench format format-check clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DOOMLESS_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target oomless_tests
+
+run: build
+	@bash scripts/run-main.sh $(BUILD)
+
+test: format-check test-cpp test-python test-asan
+
+test-cpp: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-python: build
+	@PYTHONPATH=$(BUILD)/python OOMLESS_BIN=$(BUILD)/oomless $(PYTHON) -m pytest -q tests/python
+
+test-asan: build-asan
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+bench: build
+	@bash scripts/bench.sh $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'bench/*.cpp')
+
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'bench/*.cpp')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,30 @@
+// Options shared by every subcommand that describes one op call (query, run,
+// plan): declared once, parsed into a plan::CallSpec.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "device/profile.hpp"
+#include "plan/precheck.hpp"
+
+namespace oomless::cli {
+
+struct CallOptions {
+  std::string op;
+  std::vector<std::string> shapes;
+  std::vector<std::string> args;
+  std::string dtype = "bf16";
+  std::string layout = "tile";
+  std::string memory = "l1";
+  std::string out_memory;
+  std::string device = device::kDefaultProfile;
+  bool json = false;
+
+  void add_to(CLI::App& app);
+  // Validates everything; throws InvalidArgument naming the op and the bad value.
+  plan::CallSpec to_call() const;
+  device::Profile profile() const;
+};
+
+}  // namespace oomless::cli

@@ -1,0 +1,33 @@
+// oomless: an exact model of Tenstorrent device memory and a runtime for the
+// seed's 46 operators. Exit status: 0 ok, 2 bad arguments, 3 out of memory.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace oomless;
+  CLI::App app{"oomless: Tenstorrent device-memory model and out-of-memory-free op runtime"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+  cli::Commands cmds;
+  cmds.add_to(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    return cmds.run();
+  } catch (const InvalidArgument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+}

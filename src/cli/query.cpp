@@ -1,0 +1,52 @@
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+
+namespace oomless::cli {
+
+int run_query(const CallOptions& o) {
+  plan::CallSpec call = o.to_call();
+  device::Profile profile = o.profile();
+  plan::QueryResult r = plan::precheck(call, profile);
+  if (o.json) {
+    fmt::print("{}\n", plan::to_json(r, call, profile).dump(2));
+    return r.fits ? 0 : 3;
+  }
+  fmt::print("{} ({}) on {}: {} L1 banks x {} B, {} DRAM banks x {} B\n", call.op->name,
+             call.op->aten, profile.name, profile.l1_banks, profile.l1_bank_size(),
+             profile.dram_banks, profile.dram_allocatable());
+  fmt::print("  {:<28} {:<5} {:>14} {:>6} {:>14}  {}\n", "allocation", "type", "bytes", "banks",
+             "bytes/bank", "fits");
+  for (const auto& a : r.allocations) {
+    if (a.is_view) {
+      fmt::print("  {:<28} {:<5} {:>14} {:>6} {:>14}  {}\n", a.what, "-", 0, "-", 0, "view");
+      continue;
+    }
+    fmt::print("  {:<28} {:<5} {:>14} {:>6} {:>14}  {}\n", a.what + " " + shape_str(a.shape),
+               device::buffer_type_name(a.buffer_type), a.bytes, a.banks, a.bytes_per_bank,
+               a.fits ? "yes" : "NO");
+  }
+  if (!r.cbs.empty()) {
+    std::string list;
+    for (const auto& cb : r.cbs)
+      list += fmt::format("{}{} {}x{} B", list.empty() ? "" : ", ", cb.name, cb.pages, cb.page_size);
+    fmt::print("  circular buffers per core: {} B ({})\n", r.cb_bytes_per_core, list);
+  }
+  fmt::print("  peak L1 per core: {} B of {} B; peak DRAM per bank: {} B of {} B\n",
+             r.peak_l1_per_core, profile.l1_size, r.peak_dram_per_bank, profile.dram_bank_size);
+  for (size_t i = 0; i < r.outputs.outputs.size(); ++i)
+    fmt::print("  output {}: {} {}\n", i, shape_str(r.outputs.outputs[i].shape),
+               dtype_name(r.outputs.outputs[i].dtype));
+  if (r.fits) {
+    fmt::print("  verdict: {} (fits)\n", plan::status_name(r.status));
+    return 0;
+  }
+  fmt::print("  verdict: {}\n{}\n", plan::status_name(r.status), r.error);
+  if (r.detail != r.error) fmt::print("  ({})\n", r.detail.substr(r.error.size() + 2));
+  return 3;
+}
+
+}  // namespace oomless::cli

@@ -1,0 +1,186 @@
+#include "device/device.hpp"
+
+#include <fmt/format.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+
+namespace oomless::device {
+
+std::string_view buffer_type_name(BufferType t) { return t == BufferType::L1 ? "L1" : "DRAM"; }
+
+BufferType parse_buffer_type(std::string_view s, std::string_view op) {
+  if (s == "l1" || s == "L1") return BufferType::L1;
+  if (s == "dram" || s == "DRAM") return BufferType::DRAM;
+  fail(op, fmt::format("unknown memory '{}' (expected l1 or dram)", s));
+}
+
+std::string OutOfMemory::detail() const {
+  return fmt::format("{}, but bank size is {} B (allocated: {} B, free: {} B, largest free block: {} B)",
+                     what(), bank_size, allocated, free, largest_free_block);
+}
+
+static char* reserve(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) throw Error(fmt::format("cannot reserve {} B of address space for a device arena", bytes));
+  madvise(p, bytes, MADV_HUGEPAGE);  // best effort; fewer faults on first touch
+  return static_cast<char*>(p);
+}
+
+Device::Device(Profile profile, bool backed)
+    : profile_(std::move(profile)),
+      backed_(backed),
+      l1_(profile_.l1_banks, profile_.l1_bank_lo(), profile_.l1_bank_hi(), profile_.l1_alignment,
+          /*top_down=*/true),
+      dram_(profile_.dram_banks, profile_.dram_bank_lo(), profile_.dram_bank_hi(),
+            profile_.dram_alignment, /*top_down=*/false) {
+  cbs_ = {profile_.l1_unreserved_base, profile_.l1_unreserved_base};
+  if (backed_) {
+    l1_arena_bytes_ = static_cast<size_t>(profile_.l1_banks * arena_bank_stride(BufferType::L1));
+    dram_arena_bytes_ = static_cast<size_t>(profile_.dram_banks * arena_bank_stride(BufferType::DRAM));
+    l1_arena_ = reserve(l1_arena_bytes_);
+    dram_arena_ = reserve(dram_arena_bytes_);
+  }
+}
+
+Device::~Device() {
+  if (l1_arena_) munmap(l1_arena_, l1_arena_bytes_);
+  if (dram_arena_) munmap(dram_arena_, dram_arena_bytes_);
+}
+
+int64_t Device::arena_bank_stride(BufferType t) const {
+  return t == BufferType::L1 ? profile_.l1_size : profile_.dram_bank_size;
+}
+
+std::string Device::core_range_str() const {
+  return fmt::format("[(x=0,y=0) - (x={},y={})]", profile_.grid_x - 1, profile_.grid_y - 1);
+}
+
+Footprint Device::footprint(BufferType type, MemoryLayout layout, int64_t num_pages,
+                            int64_t page_size, int64_t shard_pages) const {
+  const BankManager& bm = bank(type);
+  Footprint f;
+  f.num_pages = num_pages;
+  f.page_size = page_size;
+  f.aligned_page = (page_size + bm.alignment() - 1) / bm.alignment() * bm.alignment();
+  if (layout == MemoryLayout::Interleaved) {
+    f.banks = bm.num_banks();
+    f.pages_per_bank = (num_pages + f.banks - 1) / f.banks;
+  } else {
+    if (shard_pages <= 0) fail("device", fmt::format("height-sharded buffer needs shard_pages > 0, got {}", shard_pages));
+    f.banks = (num_pages + shard_pages - 1) / shard_pages;
+    f.pages_per_bank = shard_pages;
+    if (f.banks > bm.num_banks())
+      fail("device", fmt::format("height-sharded buffer of {} pages in shards of {} needs {} cores; the "
+                                 "device has {}",
+                                 num_pages, shard_pages, f.banks, bm.num_banks()));
+  }
+  f.bytes_per_bank = f.pages_per_bank * f.aligned_page;
+  return f;
+}
+
+std::shared_ptr<Buffer> Device::allocate(BufferType type, int64_t num_pages, int64_t page_size,
+                                         MemoryLayout layout, int64_t shard_pages) {
+  Footprint f = footprint(type, layout, num_pages, page_size, shard_pages);
+  std::shared_ptr<Buffer> b(new Buffer());
+  b->dev_ = this;
+  b->type_ = type;
+  b->layout_ = layout;
+  b->fp_ = f;
+  if (f.bytes_per_bank == 0) return b;  // nothing to place
+  BankManager& bm = type == BufferType::L1 ? l1_ : dram_;
+  std::optional<int64_t> addr = bm.allocate(f.bytes_per_bank);
+  if (!addr) {
+    BankStats s = bm.stats();
+    // Sharded buffers report the cores they span, as tt-metal does.
+    OutOfMemory e(fmt::format(
+        "Out of Memory: Not enough space to allocate {} B {} buffer across {} banks, where each bank "
+        "needs to store {} B",
+        f.total_bytes(), buffer_type_name(type), f.banks, f.bytes_per_bank));
+    e.kind = OutOfMemory::Kind::Buffer;
+    e.buffer_type = type;
+    e.total_bytes = f.total_bytes();
+    e.banks = f.banks;
+    e.bytes_per_bank = f.bytes_per_bank;
+    e.bank_size = s.bank_size;
+    e.allocated = s.allocated;
+    e.free = s.free;
+    e.largest_free_block = s.largest_free_block;
+    throw e;
+  }
+  b->address_ = *addr;
+  update_peak();
+  return b;
+}
+
+void Device::free_buffer(Buffer& b) {
+  if (b.address_ < 0) return;
+  (b.type_ == BufferType::L1 ? l1_ : dram_).deallocate(b.address_);
+  b.address_ = -1;
+}
+
+Buffer::~Buffer() {
+  if (dev_) dev_->free_buffer(*this);
+}
+
+char* Buffer::page(int64_t i) const {
+  char* base = dev_->arena(type_);
+  if (!base || address_ < 0) return nullptr;
+  int64_t bank, slot;
+  if (layout_ == MemoryLayout::Interleaved) {
+    bank = i % fp_.banks;
+    slot = i / fp_.banks;
+  } else {
+    bank = i / fp_.pages_per_bank;
+    slot = i % fp_.pages_per_bank;
+  }
+  return base + bank * dev_->arena_bank_stride(type_) + address_ + slot * fp_.aligned_page;
+}
+
+void Device::update_peak() {
+  peak_l1_core_ = std::max(peak_l1_core_, l1_.stats().allocated + cbs_.bytes());
+}
+
+CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
+  int64_t program_id = next_program_id_++;
+  int64_t align = profile_.dram_alignment;
+  int64_t end = cbs_.end;
+  for (int64_t bytes : cb_bytes) {
+    int64_t start = (end + align - 1) / align * align;
+    end = start + bytes;
+  }
+  if (end > profile_.l1_size) {
+    OutOfMemory e(fmt::format(
+        "Statically allocated circular buffers on core range {} grow to {} B which is beyond max L1 "
+        "size of {} B",
+        core_range_str(), end, profile_.l1_size));
+    e.kind = OutOfMemory::Kind::CbBeyondL1;
+    e.core_range = core_range_str();
+    e.cb_end = end;
+    e.l1_size = profile_.l1_size;
+    e.program_id = program_id;
+    throw e;
+  }
+  if (auto lowest = l1_.lowest_allocated(); lowest && *lowest < end) {
+    OutOfMemory e(fmt::format(
+        "Statically allocated circular buffers in program {} clash with L1 buffers on core range {}. "
+        "L1 buffer allocated at {} and static circular buffer region ends at {}",
+        program_id, core_range_str(), *lowest, end));
+    e.kind = OutOfMemory::Kind::CbClash;
+    e.core_range = core_range_str();
+    e.cb_end = end;
+    e.l1_size = profile_.l1_size;
+    e.program_id = program_id;
+    e.clash_address = *lowest;
+    throw e;
+  }
+  cbs_.end = end;
+  update_peak();
+  return cbs_;
+}
+
+void Device::release_cbs() { cbs_.end = cbs_.start; }
+
+}  // namespace oomless::device

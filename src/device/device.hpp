@@ -1,0 +1,126 @@
+// The emulated device: L1 and DRAM bank managers over a profile, buffers backed
+// by host arenas (reserved lazily, so a 12 GiB DRAM costs nothing until used),
+// and the circular-buffer region of a running program with tt-metal's checks.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "device/bank_manager.hpp"
+#include "device/profile.hpp"
+
+namespace oomless::device {
+
+enum class BufferType : uint8_t { DRAM, L1 };
+enum class MemoryLayout : uint8_t { Interleaved, HeightSharded };
+
+std::string_view buffer_type_name(BufferType t);  // "DRAM" / "L1"
+BufferType parse_buffer_type(std::string_view s, std::string_view op = "memory");
+
+// Device memory exhausted: a buffer that fits in no bank, or a CB region that
+// overflows L1 or clashes with a live L1 buffer. what() is tt-metal's text.
+struct OutOfMemory : Error {
+  enum class Kind : uint8_t { Buffer, CbBeyondL1, CbClash };
+  Kind kind = Kind::Buffer;
+  BufferType buffer_type = BufferType::L1;
+  int64_t total_bytes = 0, banks = 0, bytes_per_bank = 0;
+  int64_t bank_size = 0, allocated = 0, free = 0, largest_free_block = 0;
+  std::string core_range;
+  int64_t cb_end = 0, l1_size = 0, program_id = 0, clash_address = 0;
+
+  explicit OutOfMemory(const std::string& message) : Error(message) {}
+  // Newer tt-metal's suffix: ", but bank size is ... (allocated, free, largest free block)".
+  std::string detail() const;
+};
+
+// Per-bank footprint of a buffer as tt-metal computes it.
+struct Footprint {
+  int64_t num_pages = 0, page_size = 0, aligned_page = 0;
+  int64_t banks = 0, pages_per_bank = 0, bytes_per_bank = 0;
+  int64_t total_bytes() const { return num_pages * page_size; }
+};
+
+class Device;
+
+// A live allocation; frees itself. Page i of an interleaved buffer lives in bank
+// i % banks at address + (i / banks) * aligned_page.
+class Buffer {
+ public:
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  BufferType type() const { return type_; }
+  MemoryLayout layout() const { return layout_; }
+  int64_t address() const { return address_; }
+  const Footprint& footprint() const { return fp_; }
+  // Host memory of page i inside the device arena (null for an unbacked device).
+  char* page(int64_t i) const;
+
+ private:
+  friend class Device;
+  Buffer() = default;
+  Device* dev_ = nullptr;
+  BufferType type_ = BufferType::L1;
+  MemoryLayout layout_ = MemoryLayout::Interleaved;
+  int64_t address_ = -1;  // -1: zero-size buffer, nothing allocated
+  Footprint fp_;
+};
+
+struct CbRegion {
+  int64_t start = 0, end = 0;  // [start, end) on every core
+  int64_t bytes() const { return end - start; }
+};
+
+class Device {
+ public:
+  // backed=false models addresses only (the pre-check): no arena is reserved.
+  explicit Device(Profile profile, bool backed = true);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const Profile& profile() const { return profile_; }
+  Footprint footprint(BufferType type, MemoryLayout layout, int64_t num_pages, int64_t page_size,
+                      int64_t shard_pages = 0) const;
+  // Throws OutOfMemory with tt-metal's message when no address range fits in every bank.
+  std::shared_ptr<Buffer> allocate(BufferType type, int64_t num_pages, int64_t page_size,
+                                   MemoryLayout layout = MemoryLayout::Interleaved,
+                                   int64_t shard_pages = 0);
+
+  // Places a program's static CBs (sizes in bytes, each start aligned to the DRAM
+  // alignment) upward from the L1 unreserved base and runs tt-metal's two
+  // checks. The region stays until release_cbs().
+  CbRegion allocate_cbs(const std::vector<int64_t>& cb_bytes);
+  void release_cbs();
+  const CbRegion& cbs() const { return cbs_; }
+
+  const BankManager& bank(BufferType t) const { return t == BufferType::L1 ? l1_ : dram_; }
+  BankStats stats(BufferType t) const { return bank(t).stats(); }
+  // Peak of L1 buffers + CB region per core, and of DRAM per bank.
+  int64_t peak_l1_per_core() const { return peak_l1_core_; }
+  int64_t peak_dram_per_bank() const { return dram_.stats().peak_allocated; }
+  // "[(x=0,y=0) - (x=7,y=7)]": the worker grid, as tt-metal prints core ranges.
+  std::string core_range_str() const;
+  bool backed() const { return backed_; }
+  char* arena(BufferType t) const { return t == BufferType::L1 ? l1_arena_ : dram_arena_; }
+  int64_t arena_bank_stride(BufferType t) const;
+
+ private:
+  friend class Buffer;
+  void free_buffer(Buffer& b);
+  void update_peak();
+  Profile profile_;
+  bool backed_;
+  BankManager l1_, dram_;
+  CbRegion cbs_;
+  int64_t peak_l1_core_ = 0;
+  int64_t next_program_id_ = 0;
+  char* l1_arena_ = nullptr;
+  char* dram_arena_ = nullptr;
+  size_t l1_arena_bytes_ = 0, dram_arena_bytes_ = 0;
+};
+
+}  // namespace oomless::device

@@ -1,0 +1,85 @@
+#include "device/profile.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string_view>
+#include <utility>
+
+#include "core/error.hpp"
+
+namespace oomless::device {
+
+// Generated from devices/*.json by CMake.
+const std::vector<std::pair<std::string_view, std::string_view>>& builtin_profile_texts();
+
+std::vector<std::string> builtin_profile_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, text] : builtin_profile_texts()) names.emplace_back(name);
+  return names;
+}
+
+Profile parse_profile(const std::string& json_text, const std::string& origin) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const std::exception& e) {
+    fail("device", fmt::format("profile {} is not valid JSON: {}", origin, e.what()));
+  }
+  Profile p;
+  auto need = [&](const char* key) -> int64_t {
+    if (!j.contains(key) || !j[key].is_number_integer())
+      fail("device", fmt::format("profile {} needs an integer field '{}'", origin, key));
+    int64_t v = j[key].get<int64_t>();
+    if (v < 0) fail("device", fmt::format("profile {}: '{}' must be >= 0, got {}", origin, key, v));
+    return v;
+  };
+  auto opt = [&](const char* key, int64_t dflt) { return j.contains(key) ? need(key) : dflt; };
+  p.name = j.value("name", origin);
+  p.description = j.value("description", "");
+  p.arch = j.value("arch", "custom");
+  p.l1_banks = need("l1_banks");
+  p.grid_x = opt("grid_x", p.l1_banks);
+  p.grid_y = opt("grid_y", 1);
+  p.l1_size = need("l1_size");
+  p.l1_unreserved_base = need("l1_unreserved_base");
+  p.l1_small_size = opt("l1_small_size", 0);
+  p.l1_alignment = need("l1_alignment");
+  p.dram_banks = need("dram_banks");
+  p.dram_bank_size = need("dram_bank_size");
+  p.dram_unreserved_base = opt("dram_unreserved_base", 0);
+  p.dram_alignment = need("dram_alignment");
+  p.trace_region_size = opt("trace_region_size", 0);
+  if (p.l1_banks == 0 || p.dram_banks == 0)
+    fail("device", fmt::format("profile {}: bank counts must be positive", origin));
+  if (p.l1_alignment == 0 || p.dram_alignment == 0)
+    fail("device", fmt::format("profile {}: alignments must be positive", origin));
+  if (p.l1_bank_size() <= 0)
+    fail("device", fmt::format("profile {}: l1_unreserved_base {} + l1_small_size {} leave no room "
+                               "in l1_size {}",
+                               origin, p.l1_unreserved_base, p.l1_small_size, p.l1_size));
+  if (p.dram_allocatable() <= 0)
+    fail("device", fmt::format("profile {}: DRAM bank has no allocatable bytes", origin));
+  if (p.grid_x * p.grid_y != p.l1_banks)
+    fail("device", fmt::format("profile {}: grid {}x{} does not match l1_banks {}", origin,
+                               p.grid_x, p.grid_y, p.l1_banks));
+  return p;
+}
+
+Profile load_profile(const std::string& name_or_path) {
+  for (const auto& [name, text] : builtin_profile_texts())
+    if (name == name_or_path) return parse_profile(std::string(text), std::string(name));
+  if (std::filesystem::is_regular_file(name_or_path)) {
+    std::ifstream in(name_or_path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_profile(ss.str(), name_or_path);
+  }
+  fail("device", fmt::format("unknown device profile '{}' (built in: {}; or a path to a JSON file)",
+                             name_or_path, fmt::join(builtin_profile_names(), ", ")));
+}
+
+}  // namespace oomless::device

@@ -1,0 +1,109 @@
+#include "exec/runner.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace oomless::exec {
+
+using Clock = std::chrono::steady_clock;
+
+Init parse_init(std::string_view s) {
+  if (s == "rand") return Init::Rand;
+  if (s == "randn") return Init::Randn;
+  if (s == "ones") return Init::Ones;
+  fail("run", fmt::format("unknown --init '{}' (expected rand, randn or ones)", s));
+}
+
+DType host_dtype(DType d) { return d == DType::BFP8_B ? DType::F32 : d; }
+
+static uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+static double uniform(uint64_t key) { return static_cast<double>(splitmix(key) >> 11) * 0x1.0p-53; }
+
+std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t seed) {
+  std::vector<Tensor> out;
+  for (size_t k = 0; k < call.inputs.size(); ++k) {
+    const auto& spec = call.inputs[k];
+    Tensor t = Tensor::empty(spec.shape, DType::F32);
+    float* p = t.data<float>();
+    int64_t n = t.numel();
+    uint64_t base = splitmix(seed * 1000003ull + k);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      uint64_t key = base ^ static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull;
+      double v = 1.0;
+      if (init == Init::Rand) {
+        v = uniform(key);
+      } else if (init == Init::Randn) {
+        double u1 = std::max(uniform(key), 1e-300), u2 = uniform(key + 1);
+        v = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+      }
+      p[i] = static_cast<float>(v);
+    }
+    out.push_back(t.to(host_dtype(spec.dtype)));
+  }
+  return out;
+}
+
+RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
+                     const std::vector<Tensor>& inputs) {
+  if (inputs.size() != call.inputs.size())
+    fail(call.op->name, fmt::format("{} input tensors given, {} shapes", inputs.size(), call.inputs.size()));
+  RunResult res;
+  auto t0 = Clock::now();
+  plan::Placement placed = plan::place(dev, call, res.placement);  // throws OutOfMemory
+  std::vector<DeviceTensor> din;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    DeviceTensor d{placed.inputs[i], call.inputs[i].shape, call.inputs[i].dtype, call.layout};
+    write_pages(inputs[i], d);
+    din.push_back(d);
+  }
+  // The kernel reads what the device holds (e.g. bfloat8_b-rounded values).
+  std::vector<Tensor> staged;
+  for (const auto& d : din) staged.push_back(read_pages(d, host_dtype(d.dtype)));
+  auto t1 = Clock::now();
+  ops::OpCall op_call{*call.op, staged, call.args};
+  std::vector<Tensor> host_out = call.op->exec(op_call);
+  auto t2 = Clock::now();
+  const auto& specs = res.placement.outputs.outputs;
+  if (host_out.size() != specs.size())
+    throw Error(fmt::format("[{}] kernel returned {} outputs, expected {}", call.op->name,
+                            host_out.size(), specs.size()));
+  for (size_t i = 0; i < host_out.size(); ++i) {
+    if (host_out[i].shape() != specs[i].shape)
+      throw Error(fmt::format("[{}] kernel output {} has shape {}, expected {}", call.op->name, i,
+                              shape_str(host_out[i].shape()), shape_str(specs[i].shape)));
+    bool is_index = specs[i].dtype == DType::I32 || specs[i].dtype == DType::U32;
+    std::shared_ptr<device::Buffer> buf = placed.outputs[i];
+    if (!buf) {
+      // A view: its pages are the input's, as the placement decided.
+      buf = placed.inputs[static_cast<size_t>(res.placement.outputs.view_of[i])];
+    }
+    DeviceTensor d{buf, specs[i].shape, specs[i].dtype, call.layout};
+    if (is_index) {
+      // Index pages are accounted for on the device; the values stay exact on the host.
+      res.outputs.push_back(host_out[i]);
+      continue;
+    }
+    if (placed.outputs[i]) write_pages(host_out[i], d);
+    res.outputs.push_back(read_pages(d, host_dtype(specs[i].dtype)));
+  }
+  dev.release_cbs();
+  auto t3 = Clock::now();
+  res.seconds = std::chrono::duration<double>(t3 - t0).count();
+  res.compute_seconds = std::chrono::duration<double>(t2 - t1).count();
+  res.peak_l1_per_core = dev.peak_l1_per_core();
+  res.peak_dram_per_bank = dev.peak_dram_per_bank();
+  return res;
+}
+
+}  // namespace oomless::exec

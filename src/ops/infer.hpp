@@ -1,0 +1,23 @@
+// Phase 1 of each family: validate a call and infer its outputs (pure; no
+// memory, no data). Errors are InvalidArgument naming the op and the bad value.
+#pragma once
+#include "ops/op.hpp"
+
+namespace oomless::ops {
+
+OutputSpec infer_unary(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_binary(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_softmax(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_reduce(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_batch_norm(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_max_pool2d(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_upsample(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_topk(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_dropout(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_movement(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_concat(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_split(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_creation(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+OutputSpec infer_matmul(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
+
+}  // namespace oomless::ops

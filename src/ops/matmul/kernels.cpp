@@ -1,0 +1,219 @@
+#include "ops/matmul/kernels.hpp"
+
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <type_traits>
+
+#include "core/error.hpp"
+
+namespace oomless::ops::matmul {
+
+namespace {
+
+// How BLAS can read a row-major rows x cols matrix with strides (rs, cs) in place.
+struct BlasView {
+  bool ok = false;
+  bool trans = false;  // CblasTrans: memory holds the cols x rows transpose row-major
+  int64_t ld = 0;
+};
+
+BlasView blas_view(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
+  BlasView v;
+  if ((cols <= 1 || cs == 1) && (rows <= 1 || rs >= std::max<int64_t>(cols, 1))) {
+    v.ok = true;
+    v.ld = rows <= 1 ? std::max<int64_t>(cols, 1) : rs;
+  } else if ((rows <= 1 || rs == 1) && (cols <= 1 || cs >= std::max<int64_t>(rows, 1))) {
+    v.ok = true;
+    v.trans = true;
+    v.ld = cols <= 1 ? std::max<int64_t>(rows, 1) : cs;
+  }
+  if (v.ld > INT_MAX) v.ok = false;
+  return v;
+}
+
+size_t elem_bytes(DType t) { return t == DType::BF16 ? 2 : 4; }
+
+const char* at(const MatRef& m, int64_t r, int64_t c) {
+  return static_cast<const char*>(m.data) +
+         (r * m.row_stride + c * m.col_stride) * static_cast<int64_t>(elem_bytes(m.dtype));
+}
+
+template <class T>
+inline float load(const T* p) {
+  if constexpr (std::is_same_v<T, float>)
+    return *p;
+  else
+    return bf16_to_f32(*p);
+}
+
+// Widens/copies a rows x cols block into dst, reading memory in its contiguous
+// direction: row-major (NoTrans) unless only the row stride is unit, then stored
+// transposed (Trans). Returns the BLAS view of dst.
+template <class T>
+BlasView copy_block(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, float* dst) {
+  BlasView v;
+  v.ok = true;
+  bool transposed = rs == 1 && cs != 1 && rows > 1;
+  if (!transposed) {
+    v.ld = std::max<int64_t>(cols, 1);
+#pragma omp parallel for if (rows * cols > (1 << 16)) schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* s = src + i * rs;
+      float* d = dst + i * cols;
+      if (cs == 1)
+        for (int64_t j = 0; j < cols; ++j) d[j] = load(s + j);
+      else
+        for (int64_t j = 0; j < cols; ++j) d[j] = load(s + j * cs);
+    }
+  } else {
+    v.trans = true;
+    v.ld = rows;
+#pragma omp parallel for if (rows * cols > (1 << 16)) schedule(static)
+    for (int64_t j = 0; j < cols; ++j) {
+      const T* s = src + j * cs;
+      float* d = dst + j * rows;
+      for (int64_t i = 0; i < rows; ++i) d[i] = load(s + i);
+    }
+  }
+  return v;
+}
+
+BlasView copy_block(const MatRef& m, int64_t r0, int64_t c0, int64_t rows, int64_t cols,
+                    float* dst) {
+  const void* p = at(m, r0, c0);
+  if (m.dtype == DType::BF16)
+    return copy_block(static_cast<const uint16_t*>(p), rows, cols, m.row_stride, m.col_stride,
+                      dst);
+  return copy_block(static_cast<const float*>(p), rows, cols, m.row_stride, m.col_stride, dst);
+}
+
+// In-place BLAS view of a sub-block, or !ok when it must be copied (bf16, or strides
+// BLAS cannot express).
+BlasView direct_view(const MatRef& m, int64_t rows, int64_t cols) {
+  if (m.dtype != DType::F32) return {};
+  return blas_view(rows, cols, m.row_stride, m.col_stride);
+}
+
+void check_dims(int64_t v, const char* what) {
+  if (v > INT_MAX)
+    throw Error(fmt::format("[matmul] {} = {} exceeds the BLAS int range; split it", what, v));
+}
+
+}  // namespace
+
+size_t gemm_rows_scratch(const MatRef& a, const MatRef& b, int64_t r0, int64_t r1) {
+  int64_t n = r1 - r0, k = a.cols, m = b.cols;
+  int64_t kb = std::min(k, kKBlock);
+  size_t s = 0;
+  if (!direct_view(a, n, k).ok) s += static_cast<size_t>(n * kb);
+  if (!direct_view(b, k, m).ok) s += static_cast<size_t>(kb * m);
+  return s;
+}
+
+void gemm_rows(const MatRef& a, const MatRef& b, int64_t r0, int64_t r1, int64_t k0, int64_t k1,
+               float* c, int64_t ldc, bool accumulate, float* scratch) {
+  int64_t n = r1 - r0, m = b.cols;
+  if (n <= 0 || m <= 0) return;
+  if (k1 <= k0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < n; ++i) std::memset(c + i * ldc, 0, sizeof(float) * m);
+    return;
+  }
+  check_dims(n, "rows");
+  check_dims(m, "columns");
+  check_dims(ldc, "ldc");
+  BlasView av = direct_view(a, n, k1 - k0);
+  BlasView bv = direct_view(b, k1 - k0, m);
+  float* a_buf = scratch;
+  float* b_buf = scratch + (av.ok ? 0 : n * std::min(a.cols, kKBlock));
+  bool first = true;
+  // Fixed, index-aligned K blocks: [j*kKBlock, (j+1)*kKBlock) clipped to [k0, k1).
+  for (int64_t kb0 = k0; kb0 < k1;) {
+    int64_t kb1 = std::min(k1, (kb0 / kKBlock + 1) * kKBlock);
+    int64_t kb = kb1 - kb0;
+    BlasView ab = av, bb = bv;
+    const float* ap;
+    const float* bp;
+    if (av.ok)
+      ap = reinterpret_cast<const float*>(at(a, r0, kb0));
+    else {
+      ab = copy_block(a, r0, kb0, n, kb, a_buf);
+      ap = a_buf;
+    }
+    if (bv.ok)
+      bp = reinterpret_cast<const float*>(at(b, kb0, 0));
+    else {
+      bb = copy_block(b, kb0, 0, kb, m, b_buf);
+      bp = b_buf;
+    }
+    float beta = (first && !accumulate) ? 0.0f : 1.0f;
+    cblas_sgemm(CblasRowMajor, ab.trans ? CblasTrans : CblasNoTrans,
+                bb.trans ? CblasTrans : CblasNoTrans, static_cast<int>(n), static_cast<int>(m),
+                static_cast<int>(kb), 1.0f, ap, static_cast<int>(ab.ld), bp,
+                static_cast<int>(bb.ld), beta, c, static_cast<int>(ldc));
+    first = false;
+    kb0 = kb1;
+  }
+}
+
+namespace {
+
+template <class In, class Out, bool UseIn, bool UseAcc>
+void epilogue_impl(const float* acc, int64_t cols, float alpha, const In* in, int64_t in_stride,
+                   float beta, Out* out) {
+  for (int64_t j = 0; j < cols; ++j) {
+    float v;
+    if constexpr (UseIn && UseAcc)
+      v = beta * load(in + j * in_stride) + alpha * acc[j];
+    else if constexpr (UseIn)
+      v = beta * load(in + j * in_stride);
+    else if constexpr (UseAcc)
+      v = alpha * acc[j];
+    else
+      v = 0.0f;
+    if constexpr (std::is_same_v<Out, float>)
+      out[j] = v;
+    else
+      out[j] = f32_to_bf16(v);
+  }
+}
+
+template <class Out>
+void epilogue_out(const float* acc, int64_t cols, float alpha, const void* in, DType in_dtype,
+                  int64_t in_stride, float beta, Out* out) {
+  bool use_in = in != nullptr && beta != 0.0f;
+  bool use_acc = alpha != 0.0f;
+  const float* inf = static_cast<const float*>(in);
+  const uint16_t* inb = static_cast<const uint16_t*>(in);
+  if (use_in && in_dtype == DType::BF16) {
+    if (use_acc)
+      epilogue_impl<uint16_t, Out, true, true>(acc, cols, alpha, inb, in_stride, beta, out);
+    else
+      epilogue_impl<uint16_t, Out, true, false>(acc, cols, alpha, inb, in_stride, beta, out);
+  } else if (use_in) {
+    if (use_acc)
+      epilogue_impl<float, Out, true, true>(acc, cols, alpha, inf, in_stride, beta, out);
+    else
+      epilogue_impl<float, Out, true, false>(acc, cols, alpha, inf, in_stride, beta, out);
+  } else if (use_acc) {
+    epilogue_impl<float, Out, false, true>(acc, cols, alpha, inf, in_stride, beta, out);
+  } else {
+    epilogue_impl<float, Out, false, false>(acc, cols, alpha, inf, in_stride, beta, out);
+  }
+}
+
+}  // namespace
+
+void epilogue_row(const float* acc, int64_t cols, float alpha, const void* in, DType in_dtype,
+                  int64_t in_stride, float beta, void* out, DType out_dtype) {
+  if (out_dtype == DType::BF16)
+    epilogue_out(acc, cols, alpha, in, in_dtype, in_stride, beta, static_cast<uint16_t*>(out));
+  else
+    epilogue_out(acc, cols, alpha, in, in_dtype, in_stride, beta, static_cast<float*>(out));
+}
+
+}  // namespace oomless::ops::matmul

@@ -1,0 +1,50 @@
+// Elementwise unary kernels on contiguous ranges (f32, or bf16 as uint16_t
+// bits). They know nothing about budgets: a planner may call them on any
+// sub-range; the result of an element never depends on the split.
+//
+// Numerics (f32; bf16 computes in f32 and rounds once on store, so it is within
+// 1 bf16 ulp of torch-in-f32-then-rounded whenever the f32 error is < 1/2 ulp
+// of bf16, i.e. always below):
+//   relu, hardtanh, clamp, clamp_min, leaky_relu: exact (one rounding for the
+//     leaky product), NaN propagates as in torch.
+//   sigmoid, silu: x / (1 + exp(-x)), Highway Exp (1 ulp) -> <= 3 ulp.
+//   tanh: Highway Tanh, <= 4 ulp.
+//   mish: x * n / (n + 2), n = e^x (e^x + 2) (== x tanh(softplus x), without
+//     the log/tanh round trip) -> <= 5 ulp.
+//   softplus: max(bx, 0) + log1p(exp(-|bx|)), / beta; <= 4 ulp. Unlike torch it
+//     does not overflow to inf when beta*x is in (88, threshold].
+//   gelu none: 0.5 x erfc(-x/sqrt2), erfc by the Numerical Recipes Chebyshev fit
+//     (rel. error < 1.2e-7) -> <= 8 ulp relative everywhere (torch's 1 + erf
+//     form loses all digits for x < -5; ours does not).
+//   gelu tanh: x / (1 + exp(-2u)) (== 0.5 x (1 + tanh u)), <= 6 ulp.
+//   log: Highway Log (4 ulp); log(0) = -inf, log(<0) = NaN, log(inf) = inf.
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+#include "ops/args.hpp"
+#include "ops/families.hpp"
+
+namespace oomless::ops {
+
+// One op's scalar arguments, resolved and validated once per call.
+struct UnaryParams {
+  float a = 0.f;  // softplus beta, hardtanh/clamp lower bound, leaky slope
+  float b = 0.f;  // softplus threshold, hardtanh/clamp upper bound
+  bool has_lo = false, has_hi = false;  // clamp bounds present
+  bool gelu_tanh = false;
+};
+
+// Reads and validates `args` for `op`; errors name `name`.
+UnaryParams unary_params(UnaryOp op, const Args& args, std::string_view name);
+
+// out[i] = op(in[i]) for i < n, serial. `in` may equal `out` (in place).
+void unary_kernel(UnaryOp op, const UnaryParams& p, const float* in, float* out, int64_t n);
+void unary_kernel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n);
+
+// The same over OpenMP threads in fixed blocks (small n stays serial).
+void unary_parallel(UnaryOp op, const UnaryParams& p, const float* in, float* out, int64_t n);
+void unary_parallel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out,
+                    int64_t n);
+
+}  // namespace oomless::ops

@@ -1,0 +1,164 @@
+#include "plan/precheck.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "ops/device_cost.hpp"
+
+namespace oomless::plan {
+
+using device::BufferType;
+
+std::string_view status_name(Status s) {
+  switch (s) {
+    case Status::Pass: return "PASS";
+    case Status::L1OutOfMem: return "FAIL_L1_OUT_OF_MEM";
+    case Status::DramOutOfMem: return "FAIL_DRAM_OUT_OF_MEM";
+    case Status::CbOutOfMem: return "FAIL_CB_OUT_OF_MEM";
+    case Status::AssertException: return "FAIL_ASSERT_EXCEPTION";
+  }
+  return "?";
+}
+
+ops::OutputSpec device_outputs(const CallSpec& call) {
+  ops::OutputSpec out = ops::infer_output(*call.op, call.inputs, call.args);
+  if (call.inputs.empty())
+    for (auto& o : out.outputs) o.dtype = call.dtype;
+  return out;
+}
+
+static void fail_with(QueryResult& r, const device::OutOfMemory& e) {
+  r.fits = false;
+  r.error = e.what();
+  if (e.kind == device::OutOfMemory::Kind::Buffer) {
+    r.detail = e.detail();
+    r.status = e.buffer_type == BufferType::L1 ? Status::L1OutOfMem : Status::DramOutOfMem;
+  } else {
+    r.detail = r.error;
+    r.status = Status::CbOutOfMem;
+  }
+}
+
+Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
+  const device::Profile& profile = dev.profile();
+  r.outputs = device_outputs(call);
+  Placement p;
+  auto record = [&](std::string what, const ops::TensorSpec& t, BufferType type) {
+    PageSpec ps = page_spec(t.shape, t.dtype, call.layout);
+    device::Footprint f = dev.footprint(type, call.memory_layout, ps.num_pages, ps.page_size);
+    r.allocations.push_back({std::move(what), type, t.shape, f.total_bytes(), f.banks,
+                             f.bytes_per_bank, f.num_pages, f.page_size});
+    auto buf = dev.allocate(type, ps.num_pages, ps.page_size, call.memory_layout);
+    r.allocations.back().address = buf->address();
+    r.allocations.back().fits = true;
+    return buf;
+  };
+  try {
+    for (size_t i = 0; i < call.inputs.size(); ++i)
+      p.inputs.push_back(record("input " + std::to_string(i), call.inputs[i], call.in_memory));
+    BufferType out_type = call.out_memory.value_or(call.in_memory);
+    bool runs_program = call.inputs.empty();
+    for (size_t i = 0; i < r.outputs.outputs.size(); ++i) {
+      std::string what = "output " + std::to_string(i);
+      if (!ops::needs_device_buffer(*call.op, call.inputs, r.outputs, i, call.args, call.layout)) {
+        AllocationRecord a{what + " (view of input " + std::to_string(r.outputs.view_of[i]) + ")",
+                           call.in_memory, r.outputs.outputs[i].shape};
+        a.fits = true;
+        a.is_view = true;
+        r.allocations.push_back(a);
+        p.outputs.push_back(nullptr);
+        continue;
+      }
+      runs_program = true;
+      p.outputs.push_back(record(what, r.outputs.outputs[i], out_type));
+    }
+    if (runs_program) {
+      ops::DeviceContext ctx{call.layout, &profile};
+      r.cbs = call.op->cbs(*call.op, call.inputs, r.outputs, call.args, ctx);
+      std::vector<int64_t> sizes;
+      for (const auto& cb : r.cbs) sizes.push_back(cb.bytes());
+      r.cb_bytes_per_core = dev.allocate_cbs(sizes).bytes();
+    }
+    r.fits = true;
+    r.status = Status::Pass;
+  } catch (const device::OutOfMemory& e) {
+    fail_with(r, e);
+    if (e.kind != device::OutOfMemory::Kind::Buffer)
+      r.cb_bytes_per_core = e.cb_end - profile.l1_unreserved_base;
+    r.peak_l1_per_core = dev.peak_l1_per_core();
+    r.peak_dram_per_bank = dev.peak_dram_per_bank();
+    throw;
+  }
+  r.peak_l1_per_core = dev.peak_l1_per_core();
+  r.peak_dram_per_bank = dev.peak_dram_per_bank();
+  r.l1 = dev.stats(BufferType::L1);
+  r.dram = dev.stats(BufferType::DRAM);
+  return p;
+}
+
+QueryResult precheck(const CallSpec& call, const device::Profile& profile) {
+  QueryResult r;
+  device::Device dev(profile, /*backed=*/false);
+  try {
+    place(dev, call, r);
+  } catch (const device::OutOfMemory&) {
+    r.l1 = dev.stats(BufferType::L1);
+    r.dram = dev.stats(BufferType::DRAM);
+  }
+  return r;
+}
+
+nlohmann::json to_json(const QueryResult& r, const CallSpec& call, const device::Profile& profile) {
+  using nlohmann::json;
+  json j;
+  j["op"] = call.op->name;
+  j["aten"] = call.op->aten;
+  j["device"] = profile.name;
+  j["dtype"] = dtype_name(call.inputs.empty() ? call.dtype : call.inputs[0].dtype);
+  j["layout"] = layout_name(call.layout);
+  j["memory"] = device::buffer_type_name(call.in_memory);
+  j["out_memory"] = device::buffer_type_name(call.out_memory.value_or(call.in_memory));
+  json args = json::object();
+  for (const auto& [k, v] : call.args.values()) args[k] = ops::arg_value_str(v);
+  j["args"] = args;
+  j["fits"] = r.fits;
+  j["status"] = status_name(r.status);
+  j["error"] = r.fits ? json(nullptr) : json(r.error);
+  j["error_detail"] = r.fits ? json(nullptr) : json(r.detail);
+  json outs = json::array();
+  for (size_t i = 0; i < r.outputs.outputs.size(); ++i) {
+    const auto& o = r.outputs.outputs[i];
+    outs.push_back({{"shape", o.shape},
+                    {"dtype", dtype_name(o.dtype)},
+                    {"padded_shape", padded_shape(o.shape, call.layout)},
+                    {"view_of", r.outputs.view_of.size() > i ? r.outputs.view_of[i] : -1}});
+  }
+  j["outputs"] = outs;
+  json allocs = json::array();
+  for (const auto& a : r.allocations)
+    allocs.push_back({{"what", a.what},
+                      {"buffer_type", device::buffer_type_name(a.buffer_type)},
+                      {"shape", a.shape},
+                      {"bytes", a.bytes},
+                      {"pages", a.pages},
+                      {"page_size", a.page_size},
+                      {"banks", a.banks},
+                      {"bytes_per_bank", a.bytes_per_bank},
+                      {"address", a.address < 0 ? json(nullptr) : json(a.address)},
+                      {"is_view", a.is_view},
+                      {"fits", a.fits}});
+  j["allocations"] = allocs;
+  json cbs = json::array();
+  for (const auto& cb : r.cbs)
+    cbs.push_back({{"name", cb.name}, {"pages", cb.pages}, {"page_size", cb.page_size}, {"bytes", cb.bytes()}});
+  j["cbs"] = cbs;
+  j["cb_bytes_per_core"] = r.cb_bytes_per_core;
+  j["peak_l1_per_core"] = r.peak_l1_per_core;
+  j["peak_dram_per_bank"] = r.peak_dram_per_bank;
+  j["l1_bank_size"] = profile.l1_bank_size();
+  j["dram_bank_size"] = profile.dram_allocatable();
+  j["l1_banks"] = profile.l1_banks;
+  j["dram_banks"] = profile.dram_banks;
+  return j;
+}
+
+}  // namespace oomless::plan

@@ -1,0 +1,74 @@
+// The pre-check (`oomless query`): replays, on an unbacked device, the
+// allocations that running an op the TT-NN way needs — inputs as placed, the
+// outputs, then the program's CBs — and reports the first failure with
+// tt-metal's message. Allocates nothing real and runs nothing, like TT-NN's
+// query_op_constraints.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "device/device.hpp"
+#include "ops/op.hpp"
+
+namespace oomless::plan {
+
+struct CallSpec {
+  const ops::OpDesc* op = nullptr;
+  std::vector<ops::TensorSpec> inputs;  // shapes as the device sees them
+  ops::Args args;
+  DType dtype = DType::BF16;  // for ops without tensor inputs
+  Layout layout = Layout::Tile;
+  device::BufferType in_memory = device::BufferType::L1;
+  std::optional<device::BufferType> out_memory;  // default: follows the input
+  device::MemoryLayout memory_layout = device::MemoryLayout::Interleaved;
+};
+
+struct AllocationRecord {
+  std::string what;  // "input 0", "output 1", ...
+  device::BufferType buffer_type = device::BufferType::L1;
+  Shape shape;
+  int64_t bytes = 0, banks = 0, bytes_per_bank = 0, pages = 0, page_size = 0;
+  int64_t address = -1;
+  bool fits = false;
+  bool is_view = false;  // reuses an input's pages; nothing allocated
+};
+
+// Status names as tt-metal's sweep framework uses them.
+enum class Status { Pass, L1OutOfMem, DramOutOfMem, CbOutOfMem, AssertException };
+std::string_view status_name(Status s);
+
+struct QueryResult {
+  bool fits = false;
+  Status status = Status::Pass;
+  std::string error;   // tt-metal's message, empty when it fits
+  std::string detail;  // newer tt-metal's longer message (bank size, free, largest block)
+  ops::OutputSpec outputs;
+  std::vector<AllocationRecord> allocations;
+  std::vector<ops::CircularBuffer> cbs;
+  int64_t cb_bytes_per_core = 0;  // sum of aligned CB sizes
+  int64_t peak_l1_per_core = 0, peak_dram_per_bank = 0;
+  device::BankStats l1, dram;
+};
+
+// Device buffers of a placed call; an output that reuses an input's pages has a
+// null buffer and `view_of` >= 0 in the OutputSpec.
+struct Placement {
+  std::vector<std::shared_ptr<device::Buffer>> inputs, outputs;
+};
+
+// Makes, on `dev`, the allocations a TT-NN run needs, in order (inputs, outputs,
+// CBs), recording each in `r`. On the first failure it records the error in `r`
+// and rethrows device::OutOfMemory. The CB region stays until dev.release_cbs().
+Placement place(device::Device& dev, const CallSpec& call, QueryResult& r);
+
+// Validates the call (InvalidArgument on bad input) and replays its allocations
+// on an unbacked device.
+QueryResult precheck(const CallSpec& call, const device::Profile& profile);
+// The device-side output specs of a call (dtype override for ops without inputs).
+ops::OutputSpec device_outputs(const CallSpec& call);
+
+nlohmann::json to_json(const QueryResult& r, const CallSpec& call, const device::Profile& profile);
+
+}  // namespace oomless::plan
