@@ -16,6 +16,10 @@ void CallOptions::add_to(CLI::App& app) {
   app.add_option("--memory", memory, "where inputs are placed: l1 | dram")->capture_default_str();
   app.add_option("--out-memory", out_memory, "where outputs go: l1 | dram (default: as the input)");
   app.add_option("--device", device, "device profile name or a JSON file")->capture_default_str();
+  app.add_option("--l1-budget", l1_budget,
+                 "cap on L1 over all banks, e.g. 1MB (each bank gets budget / banks)");
+  app.add_option("--dram-budget", dram_budget, "cap on DRAM over all banks, e.g. 64MB");
+  app.add_option("--host-budget", host_budget, "cap on host memory for inputs and outputs");
   app.add_flag("--json", json, "print one JSON object");
 }
 
@@ -36,6 +40,16 @@ plan::CallSpec CallOptions::to_call() const {
   return c;
 }
 
-device::Profile CallOptions::profile() const { return device::load_profile(device); }
+plan::Budgets CallOptions::budgets() const {
+  plan::Budgets b;
+  if (!l1_budget.empty()) b.l1 = plan::parse_bytes(l1_budget, "--l1-budget");
+  if (!dram_budget.empty()) b.dram = plan::parse_bytes(dram_budget, "--dram-budget");
+  if (!host_budget.empty()) b.host = plan::parse_bytes(host_budget, "--host-budget");
+  return b;
+}
+
+device::Profile CallOptions::profile() const {
+  return plan::apply_budgets(device::load_profile(device), budgets());
+}
 
 }  // namespace oomless::cli

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "device/profile.hpp"
-#include "plan/precheck.hpp"
+#include "plan/planner.hpp"
 
 namespace oomless::cli {
 
@@ -20,11 +20,14 @@ struct CallOptions {
   std::string out_memory;
   std::string device = device::kDefaultProfile;
   bool json = false;
+  std::string l1_budget, dram_budget, host_budget;
 
   void add_to(CLI::App& app);
   // Validates everything; throws InvalidArgument naming the op and the bad value.
   plan::CallSpec to_call() const;
+  // The device profile with the budgets applied.
   device::Profile profile() const;
+  plan::Budgets budgets() const;
 };
 
 }  // namespace oomless::cli

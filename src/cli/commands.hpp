@@ -1,40 +1,34 @@
-// The subcommands. Each registers its options and runs when selected.
+// The subcommands. Each file registers its own subcommand(s) with a runner.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include "cli/call_options.hpp"
 
 namespace oomless::cli {
 
-struct RunOptions {
-  CallOptions call;
-  std::string policy = "strict";
-  std::vector<std::string> inputs, outputs;
-  std::string verify = "sample";
-  int64_t samples = 2000;
-  uint64_t seed = 0;
-  std::string init = "rand";
-  void add_to(CLI::App& app);
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+using Registry = std::vector<Command>;
+
+// Each add_* keeps its options alive in `keep` and appends its runner.
+struct Keep {
+  std::vector<std::shared_ptr<void>> objects;
+  template <class T>
+  T& make() {
+    auto p = std::make_shared<T>();
+    objects.push_back(p);
+    return *p;
+  }
 };
 
-int run_query(const CallOptions& o);
-int run_run(const RunOptions& o);
-int run_ops();
-int run_devices(bool json);
-
-class Commands {
- public:
-  void add_to(CLI::App& app);
-  int run() const;
-
- private:
-  CLI::App* query_ = nullptr;
-  CLI::App* run_ = nullptr;
-  CLI::App* ops_ = nullptr;
-  CLI::App* devices_ = nullptr;
-  CallOptions query_opts_;
-  RunOptions run_opts_;
-  bool devices_json_ = false;
-};
+void add_query(CLI::App& app, Registry& reg, Keep& keep);
+void add_run(CLI::App& app, Registry& reg, Keep& keep);
+void add_listing(CLI::App& app, Registry& reg, Keep& keep);
+void add_sweep(CLI::App& app, Registry& reg, Keep& keep);  // sweep, merge
 
 }  // namespace oomless::cli

@@ -7,7 +7,7 @@
 
 namespace oomless::cli {
 
-int run_ops() {
+static int run_ops() {
   for (const auto& op : ops::op_table()) {
     std::string args;
     for (const auto& a : op.args) {
@@ -21,7 +21,7 @@ int run_ops() {
   return 0;
 }
 
-int run_devices(bool json) {
+static int run_devices(bool json) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& name : device::builtin_profile_names()) {
     device::Profile p = device::load_profile(name);
@@ -39,6 +39,15 @@ int run_devices(bool json) {
   }
   if (json) fmt::print("{}\n", j.dump(2));
   return 0;
+}
+
+void add_listing(CLI::App& app, Registry& reg, Keep& keep) {
+  CLI::App* ops = app.add_subcommand("ops", "list the operators, their aten names and arguments");
+  reg.push_back({ops, [] { return run_ops(); }});
+  auto& json = keep.make<bool>();
+  CLI::App* devices = app.add_subcommand("devices", "list the built-in device profiles");
+  devices->add_flag("--json", json, "print JSON");
+  reg.push_back({devices, [&json] { return run_devices(json); }});
 }
 
 }  // namespace oomless::cli

@@ -13,8 +13,12 @@ int main(int argc, char** argv) {
   CLI::App app{"oomless: Tenstorrent device-memory model and out-of-memory-free op runtime"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
-  cli::Commands cmds;
-  cmds.add_to(app);
+  cli::Registry reg;
+  cli::Keep keep;
+  cli::add_query(app, reg, keep);
+  cli::add_run(app, reg, keep);
+  cli::add_sweep(app, reg, keep);
+  cli::add_listing(app, reg, keep);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -22,7 +26,9 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   try {
-    return cmds.run();
+    for (const auto& c : reg)
+      if (c.app->parsed()) return c.run();
+    return 2;
   } catch (const InvalidArgument& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;

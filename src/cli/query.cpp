@@ -7,7 +7,7 @@
 
 namespace oomless::cli {
 
-int run_query(const CallOptions& o) {
+static int run_query(const CallOptions& o) {
   plan::CallSpec call = o.to_call();
   device::Profile profile = o.profile();
   plan::QueryResult r = plan::precheck(call, profile);
@@ -47,6 +47,19 @@ int run_query(const CallOptions& o) {
   fmt::print("  verdict: {}\n{}\n", plan::status_name(r.status), r.error);
   if (r.detail != r.error) fmt::print("  ({})\n", r.detail.substr(r.error.size() + 2));
   return 3;
+}
+
+}  // namespace oomless::cli
+
+namespace oomless::cli {
+
+void add_query(CLI::App& app, Registry& reg, Keep& keep) {
+  auto& o = keep.make<CallOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "query", "pre-check one op call: replay its device allocations and predict any OOM with "
+               "tt-metal's message (allocates nothing, runs nothing); exit 3 when it does not fit");
+  o.add_to(*sub);
+  reg.push_back({sub, [&o] { return run_query(o); }});
 }
 
 }  // namespace oomless::cli

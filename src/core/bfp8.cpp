@@ -162,14 +162,15 @@ std::vector<uint8_t> pack_bfp8(const Tensor& t) {
   int64_t per = bfp8_region_bytes(h, w);
   std::vector<uint8_t> out(static_cast<size_t>(batch * per));
   const float* src = f.data<float>();
-  for (int64_t b = 0; b < batch; ++b) pack_bfp8_region(src + b * h * w, h, w, w, out.data() + b * per);
+  for (int64_t b = 0; b < batch; ++b)
+    pack_bfp8_region(src + b * h * w, h, w, w, out.data() + b * per);
   return out;
 }
 
 Tensor unpack_bfp8(const uint8_t* data, const Shape& shape, DType dtype) {
   if (dtype != DType::F32 && dtype != DType::BF16)
-    fail("bfloat8_b", fmt::format("cannot unpack into {} (expected float32 or bfloat16)",
-                                  dtype_name(dtype)));
+    fail("bfloat8_b",
+         fmt::format("cannot unpack into {} (expected float32 or bfloat16)", dtype_name(dtype)));
   Tensor f = Tensor::empty(shape, DType::F32);
   int64_t batch, h, w;
   fold_matrices(shape, batch, h, w);

@@ -55,7 +55,7 @@ std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t 
 }
 
 RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
-                     const std::vector<Tensor>& inputs) {
+                     const std::vector<Tensor>& inputs, plan::Placement* keep) {
   if (inputs.size() != call.inputs.size())
     fail(call.op->name, fmt::format("{} input tensors given, {} shapes", inputs.size(), call.inputs.size()));
   RunResult res;
@@ -98,6 +98,7 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
     res.outputs.push_back(read_pages(d, host_dtype(specs[i].dtype)));
   }
   dev.release_cbs();
+  if (keep) *keep = std::move(placed);
   auto t3 = Clock::now();
   res.seconds = std::chrono::duration<double>(t3 - t0).count();
   res.compute_seconds = std::chrono::duration<double>(t2 - t1).count();

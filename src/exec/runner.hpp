@@ -30,8 +30,10 @@ struct RunResult {
 
 // Strict policy: honours the requested placement; throws device::OutOfMemory with
 // the message the pre-check gives when the call does not fit.
+// With `keep`, the call's buffers stay allocated (moved there) after it returns,
+// so a chunked run can hold one chunk's buffers while the next is placed.
 RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
-                     const std::vector<Tensor>& inputs);
+                     const std::vector<Tensor>& inputs, plan::Placement* keep = nullptr);
 
 // Host dtype for a device dtype (bfloat8_b data is handled as f32 on the host).
 DType host_dtype(DType device_dtype);

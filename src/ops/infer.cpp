@@ -367,7 +367,8 @@ OutputSpec infer_upsample(const OpDesc& op, const std::vector<TensorSpec>& in, c
   } else {
     double scale = a.get_float("scale_factor");
     if (!std::isfinite(scale) || std::fabs(scale) > 1e9)
-      fail(op.name, fmt::format("scale_factor must be a finite number, got {}", scale));
+      fail(op.name,
+           fmt::format("scale_factor must be a finite number of at most 1e9, got {}", scale));
     oh = static_cast<int64_t>(static_cast<double>(s.h) * scale);
     ow = static_cast<int64_t>(static_cast<double>(s.w) * scale);
   }

@@ -53,8 +53,13 @@ Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
     return buf;
   };
   try {
-    for (size_t i = 0; i < call.inputs.size(); ++i)
-      p.inputs.push_back(record("input " + std::to_string(i), call.inputs[i], call.in_memory));
+   for (int set = 0; set < call.buffer_sets; ++set) {
+    std::string suffix = set == 0 ? "" : " (buffer set " + std::to_string(set + 1) + ")";
+    for (size_t i = 0; i < call.inputs.size(); ++i) {
+      auto buf = record("input " + std::to_string(i) + suffix, call.inputs[i], call.in_memory);
+      (set == 0 ? p.inputs : p.spare).push_back(buf);
+    }
+   }
     BufferType out_type = call.out_memory.value_or(call.in_memory);
     bool runs_program = call.inputs.empty();
     for (size_t i = 0; i < r.outputs.outputs.size(); ++i) {
@@ -70,10 +75,14 @@ Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
       }
       runs_program = true;
       p.outputs.push_back(record(what, r.outputs.outputs[i], out_type));
+      for (int set = 1; set < call.buffer_sets; ++set)
+        p.spare.push_back(record(what + " (buffer set " + std::to_string(set + 1) + ")",
+                                 r.outputs.outputs[i], out_type));
     }
     if (runs_program) {
       ops::DeviceContext ctx{call.layout, &profile};
-      r.cbs = call.op->cbs(*call.op, call.inputs, r.outputs, call.args, ctx);
+      r.cbs = call.streaming_cbs ? streaming_cbs(call, r.outputs)
+                                 : call.op->cbs(*call.op, call.inputs, r.outputs, call.args, ctx);
       std::vector<int64_t> sizes;
       for (const auto& cb : r.cbs) sizes.push_back(cb.bytes());
       r.cb_bytes_per_core = dev.allocate_cbs(sizes).bytes();
@@ -93,6 +102,22 @@ Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
   r.l1 = dev.stats(BufferType::L1);
   r.dram = dev.stats(BufferType::DRAM);
   return p;
+}
+
+std::vector<ops::CircularBuffer> streaming_cbs(const CallSpec& call, const ops::OutputSpec& out) {
+  auto page = [&](const ops::TensorSpec& t) {
+    PageSpec ps = page_spec(t.shape, t.dtype, call.layout);
+    return ps.num_pages > 0 ? ps.page_size : 0;
+  };
+  std::vector<ops::CircularBuffer> cbs;
+  for (size_t i = 0; i < call.inputs.size(); ++i)
+    cbs.push_back({"in" + std::to_string(i), 2, page(call.inputs[i])});
+  for (size_t i = 0; i < out.outputs.size(); ++i)
+    cbs.push_back({"out" + std::to_string(i), 2, page(out.outputs[i])});
+  int64_t scratch = out.outputs.empty() ? 0 : page(out.outputs[0]);
+  if (!call.inputs.empty()) scratch = std::max(scratch, page(call.inputs[0]));
+  cbs.push_back({"partials", 4, scratch});
+  return cbs;
 }
 
 QueryResult precheck(const CallSpec& call, const device::Profile& profile) {

@@ -23,7 +23,18 @@ struct CallSpec {
   device::BufferType in_memory = device::BufferType::L1;
   std::optional<device::BufferType> out_memory;  // default: follows the input
   device::MemoryLayout memory_layout = device::MemoryLayout::Interleaved;
+  // Buffer sets in flight: 2 when chunks are double-buffered (the next chunk's
+  // inputs and outputs are placed while the previous ones are still live).
+  int buffer_sets = 1;
+  // Stream tiles through small CBs (online softmax, blocked reductions, K-split
+  // matmul) instead of the TT-NN program's whole-row CBs.
+  bool streaming_cbs = false;
 };
+
+// The CBs of a streaming program: two tiles (or rows) per input and output,
+// double-buffered, plus four scratch tiles for partial results (running max and
+// sum, Welford (mean, M2), K-split accumulator).
+std::vector<ops::CircularBuffer> streaming_cbs(const CallSpec& call, const ops::OutputSpec& out);
 
 struct AllocationRecord {
   std::string what;  // "input 0", "output 1", ...
@@ -56,6 +67,7 @@ struct QueryResult {
 // null buffer and `view_of` >= 0 in the OutputSpec.
 struct Placement {
   std::vector<std::shared_ptr<device::Buffer>> inputs, outputs;
+  std::vector<std::shared_ptr<device::Buffer>> spare;  // further buffer sets' outputs
 };
 
 // Makes, on `dev`, the allocations a TT-NN run needs, in order (inputs, outputs,

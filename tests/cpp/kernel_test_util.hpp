@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "hwy/targets.h"
 #include "ops/args.hpp"
 #include "ops/op.hpp"
 
@@ -71,8 +72,12 @@ inline double ulp_at(double v, int mant) {
   return std::ldexp(1.0, e - 1 - mant);
 }
 
-inline double ulp_bf16(double v) { return ulp_at(v, 7); }
-inline double ulp_f32(double v) { return ulp_at(v, 23); }
+inline double ulp_bf16(double v) {
+  return ulp_at(v, 7);
+}
+inline double ulp_f32(double v) {
+  return ulp_at(v, 23);
+}
 
 // Both NaN, equal (incl. infinities), or |got - ref| <= tol.
 inline bool close(double got, double ref, double tol) {
@@ -111,6 +116,22 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> with_1_and_2_threads(F fn) {
   auto b = fn();
   omp_set_num_threads(saved);
   return {a, b};
+}
+
+// Runs `fn` once per SIMD target the kernels are compiled for and this CPU
+// supports (AVX-512, AVX2, and the portable fallback), so every dispatched
+// variant meets the same reference.
+template <class F>
+void for_each_simd_target(F fn) {
+  hwy::SetSupportedTargetsForTest(0);
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SCALAR}}) {
+    if ((supported & t) == 0) continue;
+    hwy::SetSupportedTargetsForTest(t);
+    SCOPED_TRACE(hwy::TargetName(t));
+    fn();
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 // Asserts that `fn` throws InvalidArgument whose message contains `op` and

@@ -141,7 +141,9 @@ TEST(Bf16, MatchesDoubleRounding) {
 // ---------------------------------------------------------------- bfloat8_b
 
 // |x - y| allowed for a value of block with shared exponent e: one unit of m.
-double bfp8_unit(int e) { return std::ldexp(1.0, e - 133); }
+double bfp8_unit(int e) {
+  return std::ldexp(1.0, e - 133);
+}
 
 int max_exp(const float* v, int n) {
   int e = 0;
@@ -203,7 +205,9 @@ TEST(Bfp8, RandomRoundTripWithinOneUnit) {
         ASSERT_LE(std::fabs(got[j] - vals[j]), bfp8_unit(e)) << "block " << b << " value " << j;
         // Round to nearest: within half a unit unless saturated at 127.
         int m = packed[64 + b * 16 + j] & 0x7F;
-        if (m < 127) ASSERT_LE(std::fabs(got[j] - vals[j]), bfp8_unit(e) / 2);
+        if (m < 127) {
+          ASSERT_LE(std::fabs(got[j] - vals[j]), bfp8_unit(e) / 2);
+        }
         ASSERT_EQ(std::signbit(got[j]) && got[j] != 0, std::signbit(vals[j]) && m != 0);
       }
     }
@@ -214,12 +218,12 @@ TEST(Bfp8, ExactValuesAndEncoding) {
   // 7-bit integers with a block maximum in [64, 128) are exact (unit = 1).
   float tile[1024] = {}, back[1024];
   for (int j = 0; j < 16; ++j) tile[j] = static_cast<float>(j * 8 - 60);  // -60 .. 60
-  tile[15] = 100.0f;                                                     // e = 133
+  tile[15] = 100.0f;                                                      // e = 133
   uint8_t packed[1088];
   pack_bfp8_tile(tile, packed);
   EXPECT_EQ(packed[0], 133);
-  EXPECT_EQ(packed[64 + 15], 100);               // m = 100, sign 0
-  EXPECT_EQ(packed[64 + 0], 0x80 | 60);          // -60: sign bit + 60
+  EXPECT_EQ(packed[64 + 15], 100);       // m = 100, sign 0
+  EXPECT_EQ(packed[64 + 0], 0x80 | 60);  // -60: sign bit + 60
   unpack_bfp8_tile(packed, back);
   for (int j = 0; j < 16; ++j) EXPECT_EQ(back[j], tile[j]) << j;
 }
@@ -259,7 +263,9 @@ TEST(Bfp8, OneLargeValueFlushesItsBlockOnly) {
   unpack_bfp8_tile(packed, back);
   EXPECT_EQ(back[3], 1000.0f);  // 1000 = 125 * 8: exact at e = 136 (unit 8)
   for (int j = 0; j < 16; ++j)
-    if (j != 3) EXPECT_EQ(back[j], 0.0f) << j;
+    if (j != 3) {
+      EXPECT_EQ(back[j], 0.0f) << j;
+    }
   // Columns 16..31 of row 0 are another block (face 1) and keep their precision.
   for (int j = 16; j < 32; ++j) EXPECT_NEAR(back[j], 0.001f, 0.001 / 64);
   for (int i = 32; i < 1024; ++i) EXPECT_NEAR(back[i], 0.001f, 0.001 / 64);
@@ -291,8 +297,8 @@ TEST(Bfp8, NonFiniteAndDenormals) {
   tile[1] = -inf;
   tile[2] = nan;
   tile[3] = -nan;
-  tile[4] = from_bits(0x7F800001u);  // NaN with a low payload: stays NaN
-  tile[5] = std::ldexp(1.0f, 123);   // finite, big enough to survive e = 255
+  tile[4] = from_bits(0x7F800001u);             // NaN with a low payload: stays NaN
+  tile[5] = std::ldexp(1.0f, 123);              // finite, big enough to survive e = 255
   tile[6] = std::numeric_limits<float>::max();  // capped below inf
   tile[7] = 1.0f;                               // flushed by the special block
   tile[32] = 1.0f;                              // row 1: another block, untouched
@@ -350,7 +356,8 @@ TEST(Bfp8, TensorAndRegionHelpers) {
   // A tile of the tensor equals packing that 32x32 block by hand.
   float block[1024] = {};
   for (int r = 0; r < 8; ++r)
-    for (int c = 0; c < 32; ++c) block[r * 32 + c] = static_cast<float>(t.get(2000 + 32 * 50 + r * 50 + c));
+    for (int c = 0; c < 32; ++c)
+      block[r * 32 + c] = static_cast<float>(t.get(2000 + 32 * 50 + r * 50 + c));
   uint8_t manual[1088];
   pack_bfp8_tile(block, manual);
   EXPECT_EQ(std::memcmp(manual, tile, 1088), 0);
@@ -523,7 +530,7 @@ TEST(Tensor, ViewsShareStorage) {
   EXPECT_EQ(t.get(4), 100.0);
   n.set(0, -1.0);  // n[0,0,0] = t[0,0,1]
   EXPECT_EQ(t.get(1), -1.0);
-  EXPECT_EQ(tr.get(1), t.get(12));  // tr[0,0,1] = t[1,0,0]
+  EXPECT_EQ(tr.get(1), t.get(12));              // tr[0,0,1] = t[1,0,0]
   EXPECT_EQ(e.get(4 * 3 + 4 + 1), col.get(1));  // e[1,1,1] = col[1,0]
   expect_invalid([&] { col.expand({3, 4, 2}); }, {"[expand]", "4"});
   expect_invalid([&] { t.permute({0, 0, 1}); }, {"[permute]"});
@@ -563,7 +570,9 @@ TEST(Tensor, ToDtype) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(b.data<uint16_t>()[i], f32_to_bf16(vals[i]));
   Tensor back = b.to(DType::F32);
   for (int i = 0; i < 5; ++i)
-    if (i != 3) EXPECT_EQ(back.data<float>()[i], round_bf16(vals[i]));
+    if (i != 3) {
+      EXPECT_EQ(back.data<float>()[i], round_bf16(vals[i]));
+    }
   EXPECT_TRUE(std::isnan(back.data<float>()[3]));
   Tensor ints = iota({4}).to(DType::I32);
   EXPECT_EQ(ints.data<int32_t>()[3], 3);

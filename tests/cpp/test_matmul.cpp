@@ -8,6 +8,7 @@
 // same f32 sum rounded once, so this is "within 1 bf16 ulp of torch".
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -98,7 +99,9 @@ double round_bf16_if(DType dt, double v) {
   return dt == DType::BF16 ? round_bf16(static_cast<float>(v)) : static_cast<float>(v);
 }
 
-Tensor as3(const Tensor& t) { return t.rank() == 3 ? t : t.unsqueeze(0); }
+Tensor as3(const Tensor& t) {
+  return t.rank() == 3 ? t : t.unsqueeze(0);
+}
 
 const DType kDtypes[] = {DType::F32, DType::BF16};
 const int64_t kSizes[] = {1, 7, 33, 100};
@@ -191,15 +194,15 @@ TEST(Matmul, AddmmBroadcastAndScalars) {
   uint32_t seed = 200;
   for (DType dt : kDtypes)
     for (Shape ishape : {Shape{m}, Shape{n, 1}, Shape{1, 1}, Shape{}, Shape{n, m}, Shape{1, m}})
-      for (auto [beta, alpha] : {std::pair{1.0, 1.0}, {0.5, 2.0}, {-1.5, 0.25}, {0.0, 1.0},
-                                 {1.0, 0.0}}) {
+      for (auto [beta, alpha] :
+           {std::pair{1.0, 1.0}, {0.5, 2.0}, {-1.5, 0.25}, {0.0, 1.0}, {1.0, 0.0}}) {
         Tensor in = randn(ishape, dt, seed++), a = randn({n, k}, dt, seed++),
                b = randn({k, m}, dt, seed++);
         Tensor out = run("addmm", {in, a, b}, {{"beta", beta}, {"alpha", alpha}})[0];
         ASSERT_EQ(out.shape(), (Shape{n, m}));
         check(out, as3(a), as3(b), in.expand({n, m}), alpha, beta,
-              fmt::format("addmm {} input {} beta={} alpha={}", dtype_name(dt),
-                          shape_str(ishape), beta, alpha));
+              fmt::format("addmm {} input {} beta={} alpha={}", dtype_name(dt), shape_str(ishape),
+                          beta, alpha));
       }
 }
 
@@ -248,8 +251,8 @@ TEST(Matmul, Linear) {
         Tensor out = run("linear", inputs)[0];
         ASSERT_EQ(out.shape(), os);
         Tensor x2 = x.contiguous().view({x.numel() / k, k});
-        Tensor in = bias.defined() ? bias.expand(os).contiguous().view({x.numel() / k, m})
-                                   : Tensor();
+        Tensor in =
+            bias.defined() ? bias.expand(os).contiguous().view({x.numel() / k, m}) : Tensor();
         check(out.view({x.numel() / k, m}), as3(x2), as3(w.transpose(0, 1)), in, 1,
               bias.defined() ? 1 : 0,
               fmt::format("linear {} x {} bias {}", dtype_name(dt), shape_str(xs), bias_kind));
@@ -280,11 +283,14 @@ TEST(Matmul, Empty) {
     ASSERT_EQ(z.shape(), (Shape{3, 4}));
     for (int64_t i = 0; i < z.numel(); ++i) EXPECT_EQ(z.get(i), 0.0);
     Tensor in = randn({4}, dt, 5);
-    Tensor o = run("addmm", {in, a, b}, {{"beta", 0.5}, {"alpha", std::numeric_limits<double>::infinity()}})[0];
-    for (int64_t i = 0; i < o.numel(); ++i) EXPECT_EQ(o.get(i), round_bf16_if(dt, 0.5 * in.get(i % 4)));
+    Tensor o = run("addmm", {in, a, b},
+                   {{"beta", 0.5}, {"alpha", std::numeric_limits<double>::infinity()}})[0];
+    for (int64_t i = 0; i < o.numel(); ++i)
+      EXPECT_EQ(o.get(i), round_bf16_if(dt, 0.5 * in.get(i % 4)));
     Tensor o0 = run("addmm", {in, a, b}, {{"beta", 0.0}})[0];
     for (int64_t i = 0; i < o0.numel(); ++i) EXPECT_EQ(o0.get(i), 0.0);
-    Tensor l = run("linear", {Tensor::empty({2, 0}, dt), Tensor::empty({3, 0}, dt), in.narrow(0, 0, 3)})[0];
+    Tensor l = run("linear",
+                   {Tensor::empty({2, 0}, dt), Tensor::empty({3, 0}, dt), in.narrow(0, 0, 3)})[0];
     ASSERT_EQ(l.shape(), (Shape{2, 3}));
     for (int64_t i = 0; i < l.numel(); ++i) EXPECT_EQ(l.get(i), in.get(i % 3));
     // n = 0, m = 0, batch = 0.
@@ -333,46 +339,84 @@ TEST(Matmul, Errors) {
   expect_error("mm", {f({2, 3})}, {"[mm]", "2"});
 }
 
-// The chunk-ready kernel: splitting rows anywhere, or K at multiples of kKBlock and
-// accumulating, reproduces the one-call result bit for bit.
+// The chunk-ready kernel: splitting rows at multiples of kMBlock, or K at multiples
+// of kKBlock and accumulating, reproduces the one-call result bit for bit.
 TEST(Matmul, KernelSplitsAreExact) {
   namespace mk = ops::matmul;
   for (DType dt : kDtypes) {
-    int64_t n = 70, K = 3 * mk::kKBlock + 45, m = 45;
+    int64_t n = 2 * mk::kMBlock + 44, K = 2 * mk::kKBlock + 8, m = mk::kNBlock + 18;
     for (int trans = 0; trans < 2; ++trans) {
       Tensor a = trans ? randn({K, n}, dt, 41).transpose(0, 1) : randn({n, K}, dt, 41);
       Tensor b = trans ? randn({m, K}, dt, 42).transpose(0, 1) : randn({K, m}, dt, 42);
       mk::MatRef A{a.raw(), dt, n, K, a.strides()[0], a.strides()[1]};
       mk::MatRef B{b.raw(), dt, K, m, b.strides()[0], b.strides()[1]};
-      std::vector<float> whole(n * m), split(n * m, std::nanf("")), rows(n * m);
-      std::vector<float> scratch(mk::gemm_rows_scratch(A, B, 0, n));
-      mk::gemm_rows(A, B, 0, n, 0, K, whole.data(), m, false, scratch.data());
+      std::vector<float> whole(n * m), split(n * m, std::nanf("")), rows(n * m, std::nanf(""));
+      mk::gemm_rows(A, B, 0, n, 0, K, whole.data(), m, false);
       // K split at block multiples, accumulated in order.
-      int64_t cuts[] = {0, mk::kKBlock, 3 * mk::kKBlock, K};
+      int64_t cuts[] = {0, mk::kKBlock, 2 * mk::kKBlock, K};
       for (int c = 0; c + 1 < 4; ++c)
-        mk::gemm_rows(A, B, 0, n, cuts[c], cuts[c + 1], split.data(), m, c > 0, scratch.data());
-      // Row split at odd places.
-      int64_t rcuts[] = {0, 1, 33, 34, n};
-      for (int c = 0; c + 1 < 5; ++c) {
-        std::vector<float> s2(mk::gemm_rows_scratch(A, B, rcuts[c], rcuts[c + 1]));
-        mk::gemm_rows(A, B, rcuts[c], rcuts[c + 1], 0, K, rows.data() + rcuts[c] * m, m, false,
-                      s2.data());
-      }
+        mk::gemm_rows(A, B, 0, n, cuts[c], cuts[c + 1], split.data(), m, c > 0);
+      // Row split at tile multiples.
+      int64_t rcuts[] = {0, mk::kMBlock, 2 * mk::kMBlock, n};
+      for (int c = 0; c + 1 < 4; ++c)
+        mk::gemm_rows(A, B, rcuts[c], rcuts[c + 1], 0, K, rows.data() + rcuts[c] * m, m, false);
       for (int64_t i = 0; i < n * m; ++i) {
         ASSERT_EQ(whole[i], split[i]) << "K split, " << dtype_name(dt) << " trans " << trans;
         ASSERT_EQ(whole[i], rows[i]) << "row split, " << dtype_name(dt) << " trans " << trans;
       }
-      // The kernel result is right, too.
-      Tensor out = Tensor::empty({n, m}, DType::F32);
-      std::memcpy(out.raw(), whole.data(), whole.size() * 4);
-      check(out, as3(a), as3(b), {}, 1, 0, "gemm_rows");
-      // An unaligned K split is still within tolerance.
-      mk::gemm_rows(A, B, 0, n, 0, 100, split.data(), m, false, scratch.data());
-      mk::gemm_rows(A, B, 0, n, 100, K, split.data(), m, true, scratch.data());
-      std::memcpy(out.raw(), split.data(), split.size() * 4);
-      check(out, as3(a), as3(b), {}, 1, 0, "gemm_rows unaligned K split");
+      // The results are right, and unaligned splits are still within tolerance.
+      std::vector<float> ksplit(n * m), rsplit(n * m);
+      mk::gemm_rows(A, B, 0, n, 0, 100, ksplit.data(), m, false);
+      mk::gemm_rows(A, B, 0, n, 100, K, ksplit.data(), m, true);
+      mk::gemm_rows(A, B, 0, 7, 0, K, rsplit.data(), m, false);
+      mk::gemm_rows(A, B, 7, n, 0, K, rsplit.data() + 7 * m, m, false);
+      std::vector<double> av(n * K), bv(K * m);
+      for (int64_t i = 0; i < n * K; ++i) av[i] = a.get(i);
+      for (int64_t i = 0; i < K * m; ++i) bv[i] = b.get(i);
+      int bad = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < m; ++j) {
+          double ref = 0, mag = 0;
+          for (int64_t kk = 0; kk < K; ++kk) {
+            double p = av[i * K + kk] * bv[kk * m + j];
+            ref += p;
+            mag += std::fabs(p);
+          }
+          double tol = (K + 2) * std::ldexp(1.0, -24) * mag;
+          for (float got : {whole[i * m + j], ksplit[i * m + j], rsplit[i * m + j]})
+            if (!(std::fabs(got - ref) <= tol) && bad++ < 5)
+              ADD_FAILURE() << "gemm_rows (" << i << "," << j << ") = " << got << ", reference "
+                            << ref;
+        }
     }
   }
+}
+
+TEST(Matmul, ResultsIndependentOfThreadCount) {
+  int saved = omp_get_max_threads();
+  for (DType dt : kDtypes) {
+    Tensor a = randn({300, 600}, dt, 51), b = randn({600, 700}, dt, 52);
+    Tensor x = randn({40, 5, 9}, dt, 53), y = randn({40, 9, 6}, dt, 54);
+    omp_set_num_threads(1);
+    Tensor m1 = run("mm", {a, b})[0], b1 = run("bmm", {x, y})[0];
+    omp_set_num_threads(2);
+    Tensor m2 = run("mm", {a, b})[0], b2 = run("bmm", {x, y})[0];
+    ASSERT_EQ(std::memcmp(m1.raw(), m2.raw(), m1.nbytes()), 0) << dtype_name(dt);
+    ASSERT_EQ(std::memcmp(b1.raw(), b2.raw(), b1.nbytes()), 0) << dtype_name(dt);
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(Matmul, Bf16IsTheF32ResultRoundedOnce) {
+  // Wide outputs make exec chunk the rows (in multiples of kMBlock); the bf16 result
+  // is exactly the f32 GEMM of the widened inputs rounded once.
+  Tensor a = randn({300, 7}, DType::BF16, 61), b = randn({7, 9000}, DType::BF16, 62);
+  Tensor o = run("mm", {a, b})[0];
+  Tensor f = run("mm", {a.to(DType::F32), b.to(DType::F32)})[0];
+  const uint16_t* ob = o.data<uint16_t>();
+  const float* fb = f.data<float>();
+  for (int64_t i = 0; i < o.numel(); ++i) ASSERT_EQ(ob[i], f32_to_bf16(fb[i])) << i;
+  check(o, as3(a), as3(b), {}, 1, 0, "mm bf16 wide");
 }
 
 TEST(Matmul, KernelEmptyKRange) {
@@ -380,9 +424,9 @@ TEST(Matmul, KernelEmptyKRange) {
   Tensor a = randn({3, 4}, DType::F32, 1), b = randn({4, 2}, DType::F32, 2);
   mk::MatRef A{a.raw(), DType::F32, 3, 4, 4, 1}, B{b.raw(), DType::F32, 4, 2, 2, 1};
   std::vector<float> c(6, 5.0f);
-  mk::gemm_rows(A, B, 0, 3, 2, 2, c.data(), 2, true, nullptr);
+  mk::gemm_rows(A, B, 0, 3, 2, 2, c.data(), 2, true);
   for (float v : c) EXPECT_EQ(v, 5.0f);
-  mk::gemm_rows(A, B, 0, 3, 2, 2, c.data(), 2, false, nullptr);
+  mk::gemm_rows(A, B, 0, 3, 2, 2, c.data(), 2, false);
   for (float v : c) EXPECT_EQ(v, 0.0f);
 }
 

@@ -1,5 +1,6 @@
 // Movement ops against slow references over Tensor::get: views share storage,
 // clone/copy allocate once, values are bit-exact; error paths name the op.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -277,7 +278,8 @@ TEST(Movement, CopyBroadcastsAndConverts) {
   expect_same_values(y2, s2);
   // Same dtype, expanded src.
   Tensor y3 = run("copy", {iota({5, 2, 3}, DType::F32), iota({2, 1}, DType::F32)})[0];
-  for (int64_t i = 0; i < y3.numel(); ++i) ASSERT_EQ(y3.get(i), iota({2, 1}, DType::F32).get((i / 3) % 2));
+  for (int64_t i = 0; i < y3.numel(); ++i)
+    ASSERT_EQ(y3.get(i), iota({2, 1}, DType::F32).get((i / 3) % 2));
   expect_error([&] { run("copy", {iota({2, 3}, DType::F32), iota({3, 2}, DType::F32)}); }, "copy");
   expect_error([&] { run("copy", {iota({3}, DType::F32), iota({2, 3}, DType::F32)}); }, "copy");
   expect_error([&] { run("copy", {iota({3}, DType::F32)}); }, "copy");
@@ -292,4 +294,17 @@ TEST(Movement, LargeTransposeMatchesReference) {
     Tensor z = iota({3, 333, 517}, t).transpose(1, 2);
     expect_same_values(run("clone", {z})[0], z);
   }
+}
+
+TEST(Creation, OnesFillsEveryElement) {
+  for (const Shape& s :
+       {Shape{}, Shape{7}, Shape{2, 0, 3}, Shape{3, 5, 1, 2, 4}, Shape{1000, 700}}) {
+    Tensor y = run("ones", {}, {fmt::format("size=[{}]", fmt::join(s, ","))})[0];
+    ASSERT_EQ(y.shape(), s);
+    EXPECT_EQ(y.dtype(), DType::BF16);  // until --dtype is wired (see creation/exec.cpp)
+    EXPECT_TRUE(y.is_contiguous());
+    for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.get(i), 1.0);
+  }
+  expect_error([] { run("ones", {}, {"size=2,-1"}); }, "ones");
+  expect_error([] { run("ones", {iota({2}, DType::F32)}, {"size=2"}); }, "ones");
 }

@@ -15,15 +15,21 @@ struct Case {
   std::string op;
   std::vector<std::string> args;
   std::function<double(double)> ref;
-  double f32_ulps;                                   // documented bound
+  double f32_ulps;                                  // documented bound
   std::function<double(double)> abs_tol = nullptr;  // extra absolute slack
 };
 
-double gelu_erf(double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }
-double gelu_tanh(double x) {
-  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+double gelu_erf(double x) {
+  return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
 }
-double gelu_u(double x) { return 0.8 * (std::fabs(x) + 0.045 * std::fabs(x * x * x)); }
+// 0.5 x (1 + tanh u) without the cancellation of 1 + tanh(u) for u << 0.
+double gelu_tanh(double x) {
+  double u = std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x);
+  return x / (1.0 + std::exp(-2.0 * u));
+}
+double gelu_u(double x) {
+  return 0.8 * (std::fabs(x) + 0.045 * std::fabs(x * x * x));
+}
 double softplus(double x, double beta, double th) {
   return x * beta > th ? x : std::log1p(std::exp(x * beta)) / beta;
 }
@@ -35,7 +41,7 @@ double clampd(double x, double lo, double hi) {
 }
 
 std::vector<Case> cases() {
-  const double inf = INFINITY;
+  constexpr double inf = INFINITY;
   return {
       {"relu", {}, [](double x) { return x < 0 ? 0.0 : x; }, 0},
       {"sigmoid", {}, [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, 3},
@@ -46,17 +52,27 @@ std::vector<Case> cases() {
       {"softplus", {"beta=2", "threshold=3"}, [](double x) { return softplus(x, 2, 3); }, 4},
       {"softplus", {"beta=0.5", "threshold=1"}, [](double x) { return softplus(x, 0.5, 1); }, 4},
       {"hardtanh", {}, [](double x) { return clampd(x, -1, 1); }, 0},
-      {"hardtanh", {"min_val=-2.5", "max_val=0.5"}, [](double x) { return clampd(x, -2.5, 0.5); },
+      {"hardtanh",
+       {"min_val=-2.5", "max_val=0.5"},
+       [](double x) { return clampd(x, -2.5, 0.5); },
        0},
       {"leakyrelu", {}, [](double x) { return x > 0 ? x : double(float(x * 0.01f)); }, 1},
-      {"leakyrelu", {"negative_slope=0.2"},
-       [](double x) { return x > 0 ? x : double(float(x * 0.2f)); }, 1},
+      {"leakyrelu",
+       {"negative_slope=0.2"},
+       [](double x) { return x > 0 ? x : double(float(x * 0.2f)); },
+       1},
       // erfc fit: 8 ulp, plus the rounding of z^2 inside exp for the tail.
       {"gelu", {}, gelu_erf, 8, [](double x) { return std::fabs(gelu_erf(x)) * x * x * 0x1p-23; }},
-      {"geluactivation", {"approximate=none"}, gelu_erf, 8,
+      {"geluactivation",
+       {"approximate=none"},
+       gelu_erf,
+       8,
        [](double x) { return std::fabs(gelu_erf(x)) * x * x * 0x1p-23; }},
       // exp(-2u) carries u's rounding: relative error ~ |u| ulp in the left tail.
-      {"gelu", {"approximate=tanh"}, gelu_tanh, 6,
+      {"gelu",
+       {"approximate=tanh"},
+       gelu_tanh,
+       6,
        [](double x) { return std::fabs(gelu_tanh(x)) * gelu_u(x) * 0x1p-21; }},
       {"log", {}, [](double x) { return std::log(x); }, 4},
       {"clamp", {"min=-0.5", "max=2"}, [](double x) { return clampd(x, -0.5, 2); }, 0},
@@ -92,48 +108,51 @@ std::vector<Shape> shapes() {
 }  // namespace
 
 TEST(Unary, AllOpsMatchReferenceOnShapes) {
-  uint32_t seed = 1;
-  for (const Case& c : cases()) {
-    for (DType dt : {DType::F32, DType::BF16}) {
-      for (const Shape& s : shapes()) {
-        double lo = c.op == "log" ? 0.0 : -6.0;
-        Tensor x = random_tensor(s, dt, seed++, lo, 6.0);
-        Tensor keep = x.clone();
-        auto out = run_op(c.op, {x}, c.args);
-        ASSERT_EQ(out.size(), 1u);
-        check(c, keep, out[0]);
+  for_each_simd_target([&] {
+    uint32_t seed = 1;
+    for (const Case& c : cases()) {
+      for (DType dt : {DType::F32, DType::BF16}) {
+        for (const Shape& s : shapes()) {
+          double lo = c.op == "log" ? 0.0 : -6.0;
+          Tensor x = random_tensor(s, dt, seed++, lo, 6.0);
+          Tensor keep = x.clone();
+          auto out = run_op(c.op, {x}, c.args);
+          ASSERT_EQ(out.size(), 1u);
+          check(c, keep, out[0]);
+        }
       }
     }
-  }
+  });
 }
 
 TEST(Unary, WideRangeAndSpecialValues) {
-  std::vector<double> v = {0.0,   -0.0,   1e-30, -1e-30, 1e-40, -1e-40, 0.5,   -0.5,
-                           3.0,   -3.0,   9.0,   -9.0,   15.0,  -15.0,  19.9,  20.1,
-                           30.0,  -30.0,  80.0,  -80.0,  88.5,  -88.5,  95.0,  -95.0,
-                           120.0, -120.0, 1e10,  -1e10,  3e38,  -3e38,  INFINITY, -INFINITY,
-                           NAN};
-  Shape s{static_cast<int64_t>(v.size())};
-  for (const Case& c : cases()) {
-    for (DType dt : {DType::F32, DType::BF16}) {
-      Tensor x = from_values(s, dt, v);
-      Tensor keep = x.clone();
-      auto out = run_op(c.op, {x}, c.args);
-      for (int64_t i = 0; i < x.numel(); ++i) {
-        double in = keep.get(i), got = out[0].get(i), ref = c.ref(in);
-        // Where torch's own formula overflows or loses everything, compare with
-        // the limit the op tends to (documented in unary/kernels.hpp).
-        if (std::isinf(in) && (c.op.rfind("gelu", 0) == 0 || c.op == "mish")) continue;
-        double extra = c.abs_tol && std::isfinite(in) ? c.abs_tol(in) : 0.0;
-        // Results below the smallest normal may flush differently.
-        extra += 1e-37;
-        bool ok = dt == DType::F32 ? close_f32(got, ref, c.f32_ulps, extra)
-                                   : close_bf16(got, ref, extra);
-        EXPECT_TRUE(ok) << c.op << " " << dtype_name(dt) << " x=" << in << " got=" << got
-                        << " ref=" << ref;
+  for_each_simd_target([&] {
+    std::vector<double> v = {0.0,   -0.0,  1e-30, -1e-30,   1e-40,     -1e-40, 0.5,   -0.5,   3.0,
+                             -3.0,  9.0,   -9.0,  15.0,     -15.0,     19.9,   20.1,  30.0,   -30.0,
+                             80.0,  -80.0, 88.5,  -88.5,    95.0,      -95.0,  120.0, -120.0, 1e10,
+                             -1e10, 3e38,  -3e38, INFINITY, -INFINITY, NAN};
+    Shape s{static_cast<int64_t>(v.size())};
+    for (const Case& c : cases()) {
+      for (DType dt : {DType::F32, DType::BF16}) {
+        Tensor x = from_values(s, dt, v);
+        Tensor keep = x.clone();
+        auto out = run_op(c.op, {x}, c.args);
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          double in = keep.get(i), got = out[0].get(i), ref = c.ref(in);
+          // Where torch's own formula overflows or loses everything, compare with
+          // the limit the op tends to (documented in unary/kernels.hpp).
+          if (std::isinf(in) && (c.op.rfind("gelu", 0) == 0 || c.op == "mish")) continue;
+          double extra = c.abs_tol && std::isfinite(in) ? c.abs_tol(in) : 0.0;
+          // Results below the smallest normal may flush differently.
+          extra += 1e-37;
+          bool ok = dt == DType::F32 ? close_f32(got, ref, c.f32_ulps, extra)
+                                     : close_bf16(got, ref, extra);
+          EXPECT_TRUE(ok) << c.op << " " << dtype_name(dt) << " x=" << in << " got=" << got
+                          << " ref=" << ref;
+        }
       }
     }
-  }
+  });
 }
 
 TEST(Unary, NaNPropagatesAndInfinitiesMatchTorch) {

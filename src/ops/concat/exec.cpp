@@ -11,7 +11,9 @@ namespace oomless::ops {
 namespace {
 
 // torch's legacy rule: 1-D tensors of size 0 are skipped by cat.
-bool legacy_empty(const Tensor& t) { return t.rank() == 1 && t.numel() == 0; }
+bool legacy_empty(const Tensor& t) {
+  return t.rank() == 1 && t.numel() == 0;
+}
 
 // Type promotion between the float dtypes; other dtypes must all agree.
 DType result_dtype(const std::vector<Tensor>& xs, std::string_view op) {

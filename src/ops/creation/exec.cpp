@@ -40,19 +40,21 @@ std::vector<Tensor> exec_creation(const OpCall& call) {
   const std::vector<int64_t> size = call.args.get_ints("size");
   for (size_t i = 0; i < size.size(); ++i)
     if (size[i] < 0)
-      fail(op, fmt::format("size {} has a negative entry {} at dim {}", shape_str(size), size[i], i));
+      fail(op,
+           fmt::format("size {} has a negative entry {} at dim {}", shape_str(size), size[i], i));
   const DType dtype = creation_dtype(call);
   if (dtype != DType::BF16 && dtype != DType::F32)
     fail(op, fmt::format("dtype {} is not supported", dtype_name(dtype)));
   Tensor out = Tensor::empty(Shape(size.begin(), size.end()), dtype);
   const float one_f = 1.0f;
   const uint16_t one_bf = f32_to_bf16(1.0f);
-  const void* value = dtype == DType::BF16 ? static_cast<const void*>(&one_bf)
-                                           : static_cast<const void*>(&one_f);
+  const void* value =
+      dtype == DType::BF16 ? static_cast<const void*>(&one_bf) : static_cast<const void*>(&one_f);
   const int64_t n = out.numel();
   const size_t es = element_size(dtype);
   // Parallel fill: the first touch of fresh pages is the real cost here.
-  const int64_t pieces = n * static_cast<int64_t>(es) < (int64_t{1} << 20) ? 1 : omp_get_max_threads() * 4;
+  const int64_t pieces =
+      n * static_cast<int64_t>(es) < (int64_t{1} << 20) ? 1 : omp_get_max_threads() * 4;
   const int64_t step = (n + pieces - 1) / std::max<int64_t>(pieces, 1);
 #pragma omp parallel for schedule(static) if (pieces > 1)
   for (int64_t k = 0; k < pieces; ++k)

@@ -26,7 +26,9 @@ namespace {
 
 using matmul::MatRef;
 
-size_t esize(DType t) { return t == DType::BF16 ? 2 : 4; }
+size_t esize(DType t) {
+  return t == DType::BF16 ? 2 : 4;
+}
 
 MatRef mat(const Tensor& t, int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
   return {t.raw(), t.dtype(), rows, cols, rs, cs};
@@ -78,29 +80,31 @@ RowSource row_source(const Tensor& t, const Shape& out_shape) {
 
 // out (contiguous, [batch * n] rows of m) = beta * in + alpha * (A_b @ B_b) for each
 // batch b, where A_b = a offset by b * a_bs elements (likewise B_b).
-void run(const MatRef& a0, int64_t a_bs, const MatRef& b0, int64_t b_bs, int64_t batch,
-         float alpha, float beta, const RowSource* in, Tensor& out) {
+void run(const MatRef& a0, int64_t a_bs, const MatRef& b0, int64_t b_bs, int64_t batch, float alpha,
+         float beta, const RowSource* in, Tensor& out) {
   int64_t n = a0.rows, k = a0.cols, m = b0.cols;
   if (batch == 0 || n == 0 || m == 0) return;
   if (k == 0) alpha = 0.0f;  // empty product: BLAS skips it, so inf*0 cannot appear
   DType odt = out.dtype();
   bool f32_out = odt == DType::F32;
   bool need_epilogue = !f32_out || in != nullptr || alpha != 1.0f;
-  // f32 outputs accumulate in place; bf16 ones in an f32 block of whole rows of
-  // about 4 MiB (row splits do not change results, see kernels.hpp).
-  int64_t chunk = f32_out ? n : std::clamp<int64_t>((int64_t{1} << 20) / m, 1, n);
-  std::vector<float> acc_buf(f32_out ? 0 : static_cast<size_t>(chunk * m));
+  // f32 outputs accumulate in place; bf16 ones in an f32 block of about 4 MiB of
+  // whole rows, a multiple of kMBlock so the chunking does not change results.
+  int64_t chunk = n;
+  if (!f32_out) {
+    int64_t want = std::max<int64_t>(1, ((int64_t{1} << 20) / m) / matmul::kMBlock);
+    chunk = std::min(n, want * matmul::kMBlock);
+  }
   char* out_base = static_cast<char*>(out.raw());
   int64_t oes = static_cast<int64_t>(esize(odt));
-  for (int64_t bi = 0; bi < batch; ++bi) {
+  // One batch entry; acc_space holds chunk * m floats for bf16 outputs.
+  auto one = [&](int64_t bi, float* acc_space) {
     MatRef a = offset(a0, bi * a_bs), b = offset(b0, bi * b_bs);
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
       int64_t r1 = std::min(n, r0 + chunk);
-      std::vector<float> scratch(matmul::gemm_rows_scratch(a, b, r0, r1));
       char* orow = out_base + ((bi * n + r0) * m) * oes;
-      float* acc = f32_out ? reinterpret_cast<float*>(orow) : acc_buf.data();
-      if (alpha != 0.0f)
-        matmul::gemm_rows(a, b, r0, r1, 0, k, acc, m, false, scratch.data());
+      float* acc = f32_out ? reinterpret_cast<float*>(orow) : acc_space;
+      if (alpha != 0.0f) matmul::gemm_rows(a, b, r0, r1, 0, k, acc, m, false);
       if (!need_epilogue) continue;
       int64_t rows = r1 - r0;
 #pragma omp parallel for if (rows * m > (1 << 16)) schedule(static)
@@ -110,6 +114,20 @@ void run(const MatRef& a0, int64_t a_bs, const MatRef& b0, int64_t b_bs, int64_t
                              in ? in->col_stride : 0, beta, orow + i * m * oes, odt);
       }
     }
+  };
+  size_t acc_floats = f32_out ? 0 : static_cast<size_t>(chunk * m);
+  if (batch > 1 && n <= matmul::kMBlock && m <= matmul::kNBlock) {
+    // Each entry is a single tile: parallelise over the batch instead (the tile is
+    // computed the same way on any thread, so results do not change).
+#pragma omp parallel if (batch * n * m * std::max <int64_t>(k, 1) >= (int64_t{1} << 18))
+    {
+      std::vector<float> acc(acc_floats);
+#pragma omp for schedule(static)
+      for (int64_t bi = 0; bi < batch; ++bi) one(bi, acc.data());
+    }
+  } else {
+    std::vector<float> acc(acc_floats);
+    for (int64_t bi = 0; bi < batch; ++bi) one(bi, acc.data());
   }
 }
 
@@ -251,10 +269,14 @@ std::vector<Tensor> exec_matmul(const OpCall& call) {
                  : fmt::format("expects {} to {} tensor inputs, got {}", want_min, want_max, n));
   DType dt = common_dtype(call);
   switch (which) {
-    case MatmulOp::Mm: return exec_mm(call, dt);
-    case MatmulOp::Bmm: return exec_bmm(call, dt);
-    case MatmulOp::Addmm: return exec_addmm(call, dt);
-    case MatmulOp::Linear: return exec_linear(call, dt);
+    case MatmulOp::Mm:
+      return exec_mm(call, dt);
+    case MatmulOp::Bmm:
+      return exec_bmm(call, dt);
+    case MatmulOp::Addmm:
+      return exec_addmm(call, dt);
+    case MatmulOp::Linear:
+      return exec_linear(call, dt);
   }
   fail(op, "unknown matmul variant");
 }

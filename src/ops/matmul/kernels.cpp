@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "core/error.hpp"
+#include "core/layout.hpp"
 
 namespace oomless::ops::matmul {
 
@@ -35,7 +38,9 @@ BlasView blas_view(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
   return v;
 }
 
-size_t elem_bytes(DType t) { return t == DType::BF16 ? 2 : 4; }
+size_t elem_bytes(DType t) {
+  return t == DType::BF16 ? 2 : 4;
+}
 
 const char* at(const MatRef& m, int64_t r, int64_t c) {
   return static_cast<const char*>(m.data) +
@@ -57,10 +62,8 @@ template <class T>
 BlasView copy_block(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, float* dst) {
   BlasView v;
   v.ok = true;
-  bool transposed = rs == 1 && cs != 1 && rows > 1;
-  if (!transposed) {
+  if (!(rs == 1 && cs != 1 && rows > 1)) {
     v.ld = std::max<int64_t>(cols, 1);
-#pragma omp parallel for if (rows * cols > (1 << 16)) schedule(static)
     for (int64_t i = 0; i < rows; ++i) {
       const T* s = src + i * rs;
       float* d = dst + i * cols;
@@ -72,7 +75,6 @@ BlasView copy_block(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_
   } else {
     v.trans = true;
     v.ld = rows;
-#pragma omp parallel for if (rows * cols > (1 << 16)) schedule(static)
     for (int64_t j = 0; j < cols; ++j) {
       const T* s = src + j * cs;
       float* d = dst + j * rows;
@@ -82,20 +84,22 @@ BlasView copy_block(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_
   return v;
 }
 
-BlasView copy_block(const MatRef& m, int64_t r0, int64_t c0, int64_t rows, int64_t cols,
-                    float* dst) {
+// The rows x cols block of m at (r0, c0): in place when BLAS can read it (f32 with
+// expressible strides), else copied into dst.
+BlasView block_view(const MatRef& m, int64_t r0, int64_t c0, int64_t rows, int64_t cols, float* dst,
+                    const float*& ptr) {
   const void* p = at(m, r0, c0);
+  if (m.dtype == DType::F32) {
+    BlasView v = blas_view(rows, cols, m.row_stride, m.col_stride);
+    if (v.ok) {
+      ptr = static_cast<const float*>(p);
+      return v;
+    }
+  }
+  ptr = dst;
   if (m.dtype == DType::BF16)
-    return copy_block(static_cast<const uint16_t*>(p), rows, cols, m.row_stride, m.col_stride,
-                      dst);
+    return copy_block(static_cast<const uint16_t*>(p), rows, cols, m.row_stride, m.col_stride, dst);
   return copy_block(static_cast<const float*>(p), rows, cols, m.row_stride, m.col_stride, dst);
-}
-
-// In-place BLAS view of a sub-block, or !ok when it must be copied (bf16, or strides
-// BLAS cannot express).
-BlasView direct_view(const MatRef& m, int64_t rows, int64_t cols) {
-  if (m.dtype != DType::F32) return {};
-  return blas_view(rows, cols, m.row_stride, m.col_stride);
 }
 
 void check_dims(int64_t v, const char* what) {
@@ -103,19 +107,46 @@ void check_dims(int64_t v, const char* what) {
     throw Error(fmt::format("[matmul] {} = {} exceeds the BLAS int range; split it", what, v));
 }
 
-}  // namespace
-
-size_t gemm_rows_scratch(const MatRef& a, const MatRef& b, int64_t r0, int64_t r1) {
-  int64_t n = r1 - r0, k = a.cols, m = b.cols;
-  int64_t kb = std::min(k, kKBlock);
-  size_t s = 0;
-  if (!direct_view(a, n, k).ok) s += static_cast<size_t>(n * kb);
-  if (!direct_view(b, k, m).ok) s += static_cast<size_t>(kb * m);
-  return s;
+// OpenBLAS's own threading changes results with the thread count; we thread over
+// fixed tiles instead (see kernels.hpp).
+void single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
+float* thread_scratch() {
+  thread_local std::vector<float> buf;
+  if (buf.empty()) buf.resize(kScratchBytesPerThread / sizeof(float));
+  return buf.data();
+}
+
+// One output tile: rows [i0, i1) x cols [j0, j1), K blocks of [k0, k1) in order.
+void gemm_tile(const MatRef& a, const MatRef& b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+               int64_t k0, int64_t k1, float* c, int64_t ldc, bool accumulate) {
+  float* a_buf = thread_scratch();
+  float* b_buf = a_buf + kMBlock * kKBlock;
+  int64_t rows = i1 - i0, cols = j1 - j0;
+  bool first = true;
+  for (int64_t kb0 = k0; kb0 < k1;) {
+    int64_t kb1 = std::min(k1, (kb0 / kKBlock + 1) * kKBlock);
+    int64_t kb = kb1 - kb0;
+    const float *ap, *bp;
+    BlasView av = block_view(a, i0, kb0, rows, kb, a_buf, ap);
+    BlasView bv = block_view(b, kb0, j0, kb, cols, b_buf, bp);
+    float beta = (first && !accumulate) ? 0.0f : 1.0f;
+    cblas_sgemm(CblasRowMajor, av.trans ? CblasTrans : CblasNoTrans,
+                bv.trans ? CblasTrans : CblasNoTrans, static_cast<int>(rows),
+                static_cast<int>(cols), static_cast<int>(kb), 1.0f, ap, static_cast<int>(av.ld), bp,
+                static_cast<int>(bv.ld), beta, c, static_cast<int>(ldc));
+    first = false;
+    kb0 = kb1;
+  }
+}
+
+}  // namespace
+
 void gemm_rows(const MatRef& a, const MatRef& b, int64_t r0, int64_t r1, int64_t k0, int64_t k1,
-               float* c, int64_t ldc, bool accumulate, float* scratch) {
+               float* c, int64_t ldc, bool accumulate) {
   int64_t n = r1 - r0, m = b.cols;
   if (n <= 0 || m <= 0) return;
   if (k1 <= k0) {
@@ -123,40 +154,17 @@ void gemm_rows(const MatRef& a, const MatRef& b, int64_t r0, int64_t r1, int64_t
       for (int64_t i = 0; i < n; ++i) std::memset(c + i * ldc, 0, sizeof(float) * m);
     return;
   }
-  check_dims(n, "rows");
-  check_dims(m, "columns");
   check_dims(ldc, "ldc");
-  BlasView av = direct_view(a, n, k1 - k0);
-  BlasView bv = direct_view(b, k1 - k0, m);
-  float* a_buf = scratch;
-  float* b_buf = scratch + (av.ok ? 0 : n * std::min(a.cols, kKBlock));
-  bool first = true;
-  // Fixed, index-aligned K blocks: [j*kKBlock, (j+1)*kKBlock) clipped to [k0, k1).
-  for (int64_t kb0 = k0; kb0 < k1;) {
-    int64_t kb1 = std::min(k1, (kb0 / kKBlock + 1) * kKBlock);
-    int64_t kb = kb1 - kb0;
-    BlasView ab = av, bb = bv;
-    const float* ap;
-    const float* bp;
-    if (av.ok)
-      ap = reinterpret_cast<const float*>(at(a, r0, kb0));
-    else {
-      ab = copy_block(a, r0, kb0, n, kb, a_buf);
-      ap = a_buf;
-    }
-    if (bv.ok)
-      bp = reinterpret_cast<const float*>(at(b, kb0, 0));
-    else {
-      bb = copy_block(b, kb0, 0, kb, m, b_buf);
-      bp = b_buf;
-    }
-    float beta = (first && !accumulate) ? 0.0f : 1.0f;
-    cblas_sgemm(CblasRowMajor, ab.trans ? CblasTrans : CblasNoTrans,
-                bb.trans ? CblasTrans : CblasNoTrans, static_cast<int>(n), static_cast<int>(m),
-                static_cast<int>(kb), 1.0f, ap, static_cast<int>(ab.ld), bp,
-                static_cast<int>(bb.ld), beta, c, static_cast<int>(ldc));
-    first = false;
-    kb0 = kb1;
+  single_threaded_blas();
+  // Row tiles aligned to multiples of kMBlock of the whole matrix; column tiles of kNBlock.
+  int64_t first_row_tile = r0 / kMBlock, row_tiles = div_up(r1, kMBlock) - first_row_tile;
+  int64_t col_tiles = div_up(m, kNBlock), tiles = row_tiles * col_tiles;
+#pragma omp parallel for schedule(dynamic) if (tiles > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    int64_t ti = first_row_tile + t / col_tiles, tj = t % col_tiles;
+    int64_t i0 = std::max(r0, ti * kMBlock), i1 = std::min(r1, (ti + 1) * kMBlock);
+    int64_t j0 = tj * kNBlock, j1 = std::min(m, j0 + kNBlock);
+    gemm_tile(a, b, i0, i1, j0, j1, k0, k1, c + (i0 - r0) * ldc + j0, ldc, accumulate);
   }
 }
 

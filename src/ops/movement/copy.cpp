@@ -23,8 +23,8 @@ void copy_into(const Tensor& dst, const Tensor& src, std::string_view op) {
       plan_copy(dst.shape(), src.strides(), dst.strides(), element_size(src.dtype()), op);
   if (src.dtype() == dst.dtype()) return copy_parallel(plan, src.raw(), dst.raw());
   if (!is_float(src.dtype()) || !is_float(dst.dtype()))
-    fail(op, fmt::format("cannot convert {} to {}", dtype_name(src.dtype()),
-                         dtype_name(dst.dtype())));
+    fail(op,
+         fmt::format("cannot convert {} to {}", dtype_name(src.dtype()), dtype_name(dst.dtype())));
   convert_parallel(plan, src.raw(), src.dtype(), dst.raw(), dst.dtype());
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "ops/movement/kernels.hpp"
+#include "ops/movement/transpose_simd.hpp"
 
 namespace oomless::ops {
 
@@ -103,6 +104,9 @@ void walk(const CopyPlan& p, int inner_dims, int64_t i0, int64_t i1, F&& block) 
 template <class T>
 void transpose_rows(const T* src, T* dst, int64_t C, int64_t sa, int64_t db, int64_t r0,
                     int64_t r1) {
+  if constexpr (sizeof(T) == 2 || sizeof(T) == 4) {
+    return transpose_rows_simd(src, dst, C, sa, db, r0, r1);
+  }
   const int64_t tc = std::min<int64_t>(C, 32);
   const int64_t tr = std::max<int64_t>(32, 2048 / tc);
   for (int64_t rb = r0; rb < r1; rb += tr) {
@@ -191,14 +195,14 @@ void copy_range(const CopyPlan& plan, const void* src, void* dst, int64_t i0, in
       return copy_range_t(plan, static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst), i0,
                           i1);
     case 2:
-      return copy_range_t(plan, static_cast<const uint16_t*>(src), static_cast<uint16_t*>(dst),
-                          i0, i1);
+      return copy_range_t(plan, static_cast<const uint16_t*>(src), static_cast<uint16_t*>(dst), i0,
+                          i1);
     case 4:
-      return copy_range_t(plan, static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst),
-                          i0, i1);
+      return copy_range_t(plan, static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst), i0,
+                          i1);
     case 8:
-      return copy_range_t(plan, static_cast<const uint64_t*>(src), static_cast<uint64_t*>(dst),
-                          i0, i1);
+      return copy_range_t(plan, static_cast<const uint64_t*>(src), static_cast<uint64_t*>(dst), i0,
+                          i1);
   }
   throw Error(fmt::format("copy: unsupported element size {}", plan.elem_size));
 }

@@ -17,7 +17,8 @@ Shape view_size(const std::vector<int64_t>& size, int64_t numel, std::string_vie
   int infer = -1;
   for (size_t i = 0; i < size.size(); ++i) {
     if (size[i] == -1) {
-      if (infer >= 0) fail(op, fmt::format("only one dimension can be inferred in {}", shape_str(size)));
+      if (infer >= 0)
+        fail(op, fmt::format("only one dimension can be inferred in {}", shape_str(size)));
       infer = static_cast<int>(i);
     } else if (size[i] < 0) {
       fail(op, fmt::format("invalid shape dimension {} in {}", size[i], shape_str(size)));
@@ -74,15 +75,23 @@ std::vector<Tensor> exec_movement(const OpCall& call) {
   const Tensor& x = call.inputs[0];
   const Args& a = call.args;
   switch (kind) {
-    case MovementOp::Permute: return {x.permute(a.get_ints("dims"), name)};
-    case MovementOp::Transpose: return {x.transpose(a.get_int("dim0"), a.get_int("dim1"), name)};
+    case MovementOp::Permute:
+      return {x.permute(a.get_ints("dims"), name)};
+    case MovementOp::Transpose:
+      return {x.transpose(a.get_int("dim0"), a.get_int("dim1"), name)};
     case MovementOp::View:
-    case MovementOp::UnsafeView: return {view(x, a.get_ints("size"), name)};
-    case MovementOp::Unsqueeze: return {x.unsqueeze(a.get_int("dim"), name)};
-    case MovementOp::Expand: return {expand(x, a.get_ints("size"), name)};
-    case MovementOp::Identity: return {x};
-    case MovementOp::Clone: return {clone_contiguous(x, name)};
-    case MovementOp::Copy: return {copy(x, call.inputs[1], name)};
+    case MovementOp::UnsafeView:
+      return {view(x, a.get_ints("size"), name)};
+    case MovementOp::Unsqueeze:
+      return {x.unsqueeze(a.get_int("dim"), name)};
+    case MovementOp::Expand:
+      return {expand(x, a.get_ints("size"), name)};
+    case MovementOp::Identity:
+      return {x};
+    case MovementOp::Clone:
+      return {clone_contiguous(x, name)};
+    case MovementOp::Copy:
+      return {copy(x, call.inputs[1], name)};
   }
   throw Error(fmt::format("[{}] internal: unknown movement variant {}", name, call.op.variant));
 }

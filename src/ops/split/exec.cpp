@@ -15,9 +15,10 @@ std::vector<int64_t> even_sizes(int64_t n, int64_t split_size, std::string_view 
   if (split_size < 0)
     fail(op, fmt::format("split_size must be non-negative, got split_size={}", split_size));
   if (split_size == 0 && n != 0)
-    fail(op, fmt::format("split_size can only be 0 if the dim size is 0, but the dim size is {}",
-                         n));
-  const int64_t chunks = split_size == 0 ? 1 : std::max<int64_t>((n + split_size - 1) / split_size, 1);
+    fail(op,
+         fmt::format("split_size can only be 0 if the dim size is 0, but the dim size is {}", n));
+  const int64_t chunks =
+      split_size == 0 ? 1 : std::max<int64_t>((n + split_size - 1) / split_size, 1);
   std::vector<int64_t> sizes(chunks, split_size);
   sizes.back() = n - split_size * (chunks - 1);
   return sizes;
@@ -27,7 +28,8 @@ void check_sizes(const std::vector<int64_t>& sizes, int64_t n, int64_t dim, std:
   int64_t sum = 0;
   for (int64_t s : sizes) {
     if (s < 0)
-      fail(op, fmt::format("split_sizes must be non-negative, got split_sizes={}", shape_str(sizes)));
+      fail(op,
+           fmt::format("split_sizes must be non-negative, got split_sizes={}", shape_str(sizes)));
     sum += s;
   }
   if (sum != n)

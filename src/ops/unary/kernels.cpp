@@ -257,7 +257,8 @@ UnaryParams unary_params(UnaryOp op, const Args& args, std::string_view name) {
       break;
     case UnaryOp::LeakyRelu: p.a = finite("negative_slope"); break;
     case UnaryOp::Gelu: {
-      const std::string& a = args.get_str("approximate");
+      // "approximate=none" parses as None; both mean the exact erf form.
+      const std::string a = args.is_none("approximate") ? "none" : args.get_str("approximate");
       if (a != "none" && a != "tanh")
         fail(name, fmt::format("approximate must be 'none' or 'tanh', got '{}'", a));
       p.gelu_tanh = a == "tanh";

@@ -1,0 +1,81 @@
+#include "exec/planned.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "core/error.hpp"
+#include "ops/movement/copy.hpp"
+
+namespace oomless::exec {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+RunResult run_chunked(const plan::Plan& plan, const plan::CallSpec& call,
+                      const std::vector<Tensor>& inputs, device::Device& dev) {
+  auto t0 = Clock::now();
+  ops::OutputSpec out = plan::device_outputs(call);
+  RunResult res;
+  for (const auto& o : out.outputs) res.outputs.push_back(Tensor::empty(o.shape, host_dtype(o.dtype)));
+  plan::Placement previous;  // the other buffer set of the double buffer
+  for (int64_t c = 0; c < plan.num_chunks; ++c) {
+    int64_t start = 0, length = 0;
+    plan::CallSpec cc = plan::chunk_call(plan, call, c, &start, &length);
+    cc.buffer_sets = 1;
+    std::vector<Tensor> ins;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      int d = plan.axis.in_dims[i];
+      ins.push_back(d >= 0 ? inputs[i].narrow(d, start, length) : inputs[i]);
+    }
+    plan::Placement current;
+    RunResult r = run_strict(dev, cc, ins, &current);
+    previous = std::move(current);  // frees the chunk before last
+    for (size_t o = 0; o < r.outputs.size(); ++o)
+      ops::copy_into(res.outputs[o].narrow(plan.axis.out_dim, start, length), r.outputs[o], call.op->name);
+    res.compute_seconds += r.compute_seconds;
+    if (c == 0) res.placement = r.placement;
+  }
+  res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  res.peak_l1_per_core = dev.peak_l1_per_core();
+  res.peak_dram_per_bank = dev.peak_dram_per_bank();
+  return res;
+}
+
+RunResult run_on_host(const plan::CallSpec& call, const std::vector<Tensor>& inputs) {
+  auto t0 = Clock::now();
+  ops::OpCall c{*call.op, inputs, call.args};
+  RunResult res;
+  res.outputs = call.op->exec(c);
+  res.seconds = res.compute_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return res;
+}
+
+}  // namespace
+
+PlannedResult run_planned(const plan::Plan& plan, const plan::CallSpec& call,
+                          const std::vector<Tensor>& inputs, const device::Profile& profile) {
+  PlannedResult pr;
+  pr.plan = plan;
+  pr.peak_host_bytes = plan.host_bytes;
+  if (plan.strategy == plan::Strategy::HostFallback) {
+    pr.run = run_on_host(call, inputs);
+    return pr;
+  }
+  device::Device dev(profile);
+  if (plan.strategy == plan::Strategy::Chunked)
+    pr.run = run_chunked(plan, call, inputs, dev);
+  else
+    pr.run = run_strict(dev, plan.device_call, inputs);
+  // Proof, not promise: the allocator's peaks never exceed the capacities.
+  if (pr.run.peak_l1_per_core > profile.l1_bank_size() ||
+      pr.run.peak_dram_per_bank > profile.dram_allocatable())
+    throw Error(fmt::format("[{}] planned run exceeded a capacity: peak L1 {} B/core of {} B, "
+                            "peak DRAM {} B/bank of {} B",
+                            call.op->name, pr.run.peak_l1_per_core, profile.l1_bank_size(),
+                            pr.run.peak_dram_per_bank, profile.dram_allocatable()));
+  return pr;
+}
+
+}  // namespace oomless::exec

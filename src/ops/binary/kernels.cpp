@@ -1,0 +1,170 @@
+// SIMD binary kernels, compiled per target and picked at run time. Operands
+// are "loaders" (contiguous run or broadcast scalar) so one loop serves every
+// stride pattern; other strides are gathered into f32 blocks first.
+#include "ops/binary/kernels.hpp"
+
+#include <algorithm>
+
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_SSE4)
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/binary/kernels.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "ops/unary/simd_io-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace oomless::ops::HWY_NAMESPACE {
+namespace {
+
+HWY_INLINE float ToF(float v) { return v; }
+HWY_INLINE float ToF(uint16_t v) { return bf16_to_f32(v); }
+
+template <class T>
+struct Contig {
+  const T* p;
+  template <class D>
+  HWY_INLINE hn::VFromD<D> Load(D d, int64_t i) const {
+    return LoadF(d, p + i);
+  }
+  HWY_INLINE float At(int64_t i) const { return ToF(p[i]); }
+};
+
+struct Bcast {
+  float v;
+  template <class D>
+  HWY_INLINE hn::VFromD<D> Load(D d, int64_t) const {
+    return hn::Set(d, v);
+  }
+  HWY_INLINE float At(int64_t) const { return v; }
+};
+
+struct AddOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D, V a, V b) const {
+    return hn::Add(a, b);
+  }
+};
+struct SubOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D, V a, V b) const {
+    return hn::Sub(a, b);
+  }
+};
+// torch: fmadd(other, alpha, self), one rounding (sub passes -alpha).
+struct AxpyOp {
+  float alpha;
+  template <class D, class V>
+  HWY_INLINE V operator()(D d, V a, V b) const {
+    return hn::MulAdd(b, hn::Set(d, alpha), a);
+  }
+};
+struct MulOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D, V a, V b) const {
+    return hn::Mul(a, b);
+  }
+};
+struct DivOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D, V a, V b) const {
+    return hn::Div(a, b);
+  }
+};
+
+template <class F, class LA, class LB, class TO>
+HWY_INLINE void Loop(const F& f, const LA& la, const LB& lb, TO* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto r0 = f(df, la.Load(df, i), lb.Load(df, i));
+    const auto r1 = f(df, la.Load(df, i + N), lb.Load(df, i + N));
+    StoreF(df, r0, out + i);
+    StoreF(df, r1, out + i + N);
+  }
+  for (; i + N <= n; i += N) StoreF(df, f(df, la.Load(df, i), lb.Load(df, i)), out + i);
+  if (i < n) {
+    HWY_ALIGN float ta[kMaxLanesF32] = {}, tb[kMaxLanesF32] = {};
+    TO to[kMaxLanesF32];
+    const int64_t rest = n - i;
+    for (int64_t j = 0; j < rest; ++j) {
+      ta[j] = la.At(i + j);
+      tb[j] = lb.At(i + j);
+    }
+    StoreF(df, f(df, hn::Load(df, ta), hn::Load(df, tb)), to);
+    std::copy(to, to + rest, out + i);
+  }
+}
+
+template <class F, class TA, class TB, class TO>
+void Strided(const F& f, const TA* a, int64_t sa, const TB* b, int64_t sb, TO* out, int64_t n) {
+  if (sa == 1 && sb == 1) return Loop(f, Contig<TA>{a}, Contig<TB>{b}, out, n);
+  if (sa == 1 && sb == 0) return Loop(f, Contig<TA>{a}, Bcast{ToF(*b)}, out, n);
+  if (sa == 0 && sb == 1) return Loop(f, Bcast{ToF(*a)}, Contig<TB>{b}, out, n);
+  if (sa == 0 && sb == 0) return Loop(f, Bcast{ToF(*a)}, Bcast{ToF(*b)}, out, n);
+  // General strides: gather blocks into f32, then the contiguous loop.
+  constexpr int64_t kGather = 256;
+  float ga[kGather], gb[kGather];
+  for (int64_t i = 0; i < n; i += kGather) {
+    const int64_t len = std::min(kGather, n - i);
+    for (int64_t j = 0; j < len; ++j) {
+      ga[j] = ToF(a[(i + j) * sa]);
+      gb[j] = ToF(b[(i + j) * sb]);
+    }
+    Loop(f, Contig<float>{ga}, Contig<float>{gb}, out + i, len);
+  }
+}
+
+template <class TA, class TB, class TO>
+void Typed(int op, float alpha, const void* a, int64_t sa, const void* b, int64_t sb, void* out,
+           int64_t n) {
+  const auto* pa = static_cast<const TA*>(a);
+  const auto* pb = static_cast<const TB*>(b);
+  auto* po = static_cast<TO*>(out);
+  switch (static_cast<BinaryOp>(op)) {
+    case BinaryOp::Add:
+      if (alpha == 1.f) return Strided(AddOp{}, pa, sa, pb, sb, po, n);
+      return Strided(AxpyOp{alpha}, pa, sa, pb, sb, po, n);
+    case BinaryOp::Sub:
+      if (alpha == 1.f) return Strided(SubOp{}, pa, sa, pb, sb, po, n);
+      return Strided(AxpyOp{-alpha}, pa, sa, pb, sb, po, n);
+    case BinaryOp::Mul: return Strided(MulOp{}, pa, sa, pb, sb, po, n);
+    case BinaryOp::Div: return Strided(DivOp{}, pa, sa, pb, sb, po, n);
+  }
+}
+
+}  // namespace
+
+// combo: 0 f32,f32->f32; 1 bf16,bf16->bf16; 2 f32,bf16->f32; 3 bf16,f32->f32.
+void BinaryRun(int combo, int op, float alpha, const void* a, int64_t sa, const void* b,
+               int64_t sb, void* out, int64_t n) {
+  switch (combo) {
+    case 0: return Typed<float, float, float>(op, alpha, a, sa, b, sb, out, n);
+    case 1: return Typed<uint16_t, uint16_t, uint16_t>(op, alpha, a, sa, b, sb, out, n);
+    case 2: return Typed<float, uint16_t, float>(op, alpha, a, sa, b, sb, out, n);
+    default: return Typed<uint16_t, float, float>(op, alpha, a, sa, b, sb, out, n);
+  }
+}
+
+}  // namespace oomless::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace oomless::ops {
+
+HWY_EXPORT(BinaryRun);
+
+void binary_kernel(BinaryOp op, float alpha, DType ta, const void* a, int64_t sa, DType tb,
+                   const void* b, int64_t sb, DType to, void* out, int64_t n) {
+  if (n <= 0) return;
+  const bool fa = ta == DType::F32, fb = tb == DType::F32;
+  const int combo = fa && fb ? 0 : !fa && !fb ? 1 : fa ? 2 : 3;
+  // The output dtype follows from the inputs; a mismatch is a caller bug.
+  if ((combo == 1) != (to == DType::BF16)) throw std::logic_error("binary_kernel: output dtype");
+  HWY_DYNAMIC_DISPATCH(BinaryRun)(combo, static_cast<int>(op), alpha, a, sa, b, sb, out, n);
+}
+
+}  // namespace oomless::ops
+#endif  // HWY_ONCE

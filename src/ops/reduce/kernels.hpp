@@ -1,0 +1,52 @@
+// Reduction kernels for mean and linalg_vector_norm, accumulating in double.
+// Determinism: a reduction is a left fold, in index order, of partials of
+// fixed index-aligned blocks (kReduceBlock elements of a contiguous run;
+// fixed row blocks for column reductions), so any chunking that cuts on block
+// boundaries and folds partials in order gives the same bits, whatever the
+// thread count.
+//
+// Determinism holds on one machine and target; AVX2 and AVX-512 may differ in
+// the last bits (lane counts differ).
+//
+// Numerics: |x|, x^2 are exact in double and the sums carry ~2^-53 relative
+// error per add, so mean / norm 1 / norm 2 / count / max are correctly rounded
+// to f32 except in double-rounding ties (<= 0.5 ulp + 2^-29 relative); general
+// p uses Highway's f64 Exp/Log (|x|^p to ~1e-15) and pow(sum, 1/p). bf16
+// results round that f32 value once more (torch computes in f32, so within
+// 1 bf16 ulp of torch-in-f32-rounded).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "core/dtype.hpp"
+
+namespace oomless::ops {
+
+enum class NormKind : uint8_t { Sum, AbsSum, SqSum, PowSum, MaxAbs, MinAbs, CountNonzero };
+
+constexpr int64_t kReduceBlock = 16384;
+
+// The fold's start value and combine step (max/min propagate NaN like torch).
+inline double reduce_identity(NormKind k) {
+  return k == NormKind::MaxAbs ? 0.0 : k == NormKind::MinAbs ? INFINITY : 0.0;
+}
+inline double reduce_combine(NormKind k, double a, double b) {
+  if (k == NormKind::MaxAbs) return std::isnan(a) || a > b ? a : b;
+  if (k == NormKind::MinAbs) return std::isnan(a) || a < b ? a : b;
+  return a + b;
+}
+
+// Partial of one block: n <= kReduceBlock contiguous elements (F32 or BF16
+// bits), folded from the identity. `p` is the exponent for PowSum.
+double reduce_block(NormKind k, double p, DType t, const void* x, int64_t n);
+
+// Continues the fold `acc` with the blocks of a contiguous run, in order. A run
+// cut on block boundaries gives the same bits when the calls are chained
+// (acc = reduce_run(.., piece, acc)) or when every reduce_block partial is
+// folded in order; the fold of per-piece folds is NOT the same.
+double reduce_run(NormKind k, double p, DType t, const void* x, int64_t n, double acc);
+
+// One row of a column reduction: acc[j] = combine(acc[j], f(x[j])), j < n.
+void reduce_accumulate(NormKind k, double p, DType t, const void* x, int64_t n, double* acc);
+
+}  // namespace oomless::ops

@@ -1,0 +1,236 @@
+// SIMD softmax kernels, compiled per target and picked at run time.
+// Last-dim rows: one read for the max, exp(x - max) kept in an f32 scratch row
+// (L1-resident: <= kSoftmaxBlock floats) while summing, then one scaled write,
+// so each element costs one exp. Other dims: lanes run along the contiguous
+// inner axis and each lane owns one softmax row.
+#include "ops/softmax/kernels.hpp"
+
+#include <algorithm>
+
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_SSE4)
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/softmax/kernels.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "ops/unary/simd_io-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace oomless::ops::HWY_NAMESPACE {
+namespace {
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::VFromD<DF>;
+
+HWY_INLINE float ToF(float v) { return v; }
+HWY_INLINE float ToF(uint16_t v) { return bf16_to_f32(v); }
+
+// Loads up to Lanes elements; missing lanes get `pad`.
+template <class T>
+HWY_INLINE VF LoadPadded(DF df, const T* p, int64_t count, float pad) {
+  if (count == static_cast<int64_t>(hn::Lanes(df))) return LoadF(df, p);
+  HWY_ALIGN float buf[kMaxLanesF32];
+  for (size_t j = 0; j < kMaxLanesF32; ++j) buf[j] = pad;
+  for (int64_t j = 0; j < count; ++j) buf[j] = ToF(p[j]);
+  return hn::Load(df, buf);
+}
+
+template <class T>
+HWY_INLINE void StorePartial(DF df, VF v, T* p, int64_t count) {
+  if (count == static_cast<int64_t>(hn::Lanes(df))) return StoreF(df, v, p);
+  T buf[kMaxLanesF32];
+  StoreF(df, v, buf);
+  std::copy(buf, buf + count, p);
+}
+
+// Stats of one block (<= kSoftmaxBlock elements); stores exp(x - max) into
+// `scratch` when given. The lane of each element depends only on its offset.
+template <class T>
+SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const VF ninf = hn::Set(df, -INFINITY);
+  VF m = ninf;
+  auto nanm = hn::Ne(m, m);
+  for (int64_t i = 0; i < n; i += N) {
+    const VF v = LoadPadded(df, x + i, std::min(N, n - i), -INFINITY);
+    m = hn::Max(m, v);
+    nanm = hn::Or(nanm, hn::IsNaN(v));
+  }
+  SoftmaxStats st;
+  st.max = hn::GetLane(hn::MaxOfLanes(df, m));
+  st.nan = !hn::AllFalse(df, nanm);
+  if (st.nan || !std::isfinite(st.max)) return st;
+  const VF vm = hn::Set(df, st.max);
+  VF s0 = hn::Zero(df), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const VF e0 = hn::Exp(df, hn::Sub(LoadF(df, x + i), vm));
+    const VF e1 = hn::Exp(df, hn::Sub(LoadF(df, x + i + N), vm));
+    const VF e2 = hn::Exp(df, hn::Sub(LoadF(df, x + i + 2 * N), vm));
+    const VF e3 = hn::Exp(df, hn::Sub(LoadF(df, x + i + 3 * N), vm));
+    if (scratch) {
+      hn::StoreU(e0, df, scratch + i);
+      hn::StoreU(e1, df, scratch + i + N);
+      hn::StoreU(e2, df, scratch + i + 2 * N);
+      hn::StoreU(e3, df, scratch + i + 3 * N);
+    }
+    s0 = hn::Add(s0, e0);
+    s1 = hn::Add(s1, e1);
+    s2 = hn::Add(s2, e2);
+    s3 = hn::Add(s3, e3);
+  }
+  for (; i < n; i += N) {
+    const int64_t cnt = std::min(N, n - i);
+    const VF e = hn::Exp(df, hn::Sub(LoadPadded(df, x + i, cnt, -INFINITY), vm));
+    if (scratch) StorePartial(df, e, scratch + i, cnt);
+    s0 = hn::Add(s0, e);
+  }
+  st.sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  return st;
+}
+
+template <class T>
+SoftmaxStats RowStats(const T* x, int64_t len, SoftmaxStats st = {}) {
+  for (int64_t b = 0; b < len; b += kSoftmaxBlock)
+    st = softmax_merge(st, BlockStats(x + b, std::min(kSoftmaxBlock, len - b), nullptr));
+  return st;
+}
+
+struct Scale {
+  float inv;
+  template <class D, class V>
+  HWY_INLINE V operator()(D d, V e) const {
+    return hn::Mul(e, hn::Set(d, inv));
+  }
+};
+struct ExpScale {
+  float max, inv;
+  template <class D, class V>
+  HWY_INLINE V operator()(D d, V x) const {
+    return hn::Mul(hn::Exp(d, hn::Sub(x, hn::Set(d, max))), hn::Set(d, inv));
+  }
+};
+struct FillNaN {
+  template <class D, class V>
+  HWY_INLINE V operator()(D d, V) const {
+    return hn::Set(d, NAN);
+  }
+};
+
+HWY_INLINE bool Bad(const SoftmaxStats& st) { return st.nan || !std::isfinite(st.max); }
+
+template <class TI, class TO>
+void RowApply(const TI* x, TO* out, int64_t len, const SoftmaxStats& st) {
+  if (Bad(st)) return MapF32(x, out, len, FillNaN{});
+  MapF32(x, out, len, ExpScale{st.max, 1.f / st.sum});
+}
+
+template <class TI, class TO>
+void LastDimRow(const TI* x, TO* out, int64_t len, float* scratch) {
+  if (len > kSoftmaxBlock) return RowApply(x, out, len, RowStats(x, len));
+  // Same stats as RowStats (one block), and exp values already in scratch.
+  const SoftmaxStats st = BlockStats(x, len, scratch);
+  if (Bad(st)) return MapF32(x, out, len, FillNaN{});
+  MapF32(scratch, out, len, Scale{1.f / st.sum});
+}
+
+// Softmax down `len` rows for `count` (<= Lanes) adjacent inner positions.
+template <class TI, class TO>
+void InnerLanes(const TI* x, TO* out, int64_t len, int64_t ls, int64_t count) {
+  const DF df;
+  VF m = hn::Set(df, -INFINITY);
+  auto nanm = hn::Ne(m, m);
+  for (int64_t k = 0; k < len; ++k) {
+    const VF v = LoadPadded(df, x + k * ls, count, 0.f);
+    m = hn::Max(m, v);
+    nanm = hn::Or(nanm, hn::IsNaN(v));
+  }
+  VF s = hn::Zero(df);
+  for (int64_t k = 0; k < len; ++k)
+    s = hn::Add(s, hn::Exp(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m)));
+  const VF inv = hn::Div(hn::Set(df, 1.f), s);
+  const auto bad = hn::Or(nanm, hn::Eq(hn::Abs(m), hn::Set(df, INFINITY)));
+  for (int64_t k = 0; k < len; ++k) {
+    const VF e = hn::Exp(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m));
+    StorePartial(df, hn::IfThenElse(bad, hn::Set(df, NAN), hn::Mul(e, inv)), out + k * ls, count);
+  }
+}
+
+template <class TI, class TO>
+void Run(const void* in, void* out, const SoftmaxGeom& g) {
+  const auto* x = static_cast<const TI*>(in);
+  auto* y = static_cast<TO*>(out);
+  if (g.inner == 1 && g.len_stride == 1) {
+    HWY_ALIGN float scratch[kSoftmaxBlock];
+    for (int64_t o = 0; o < g.outer; ++o)
+      LastDimRow(x + o * g.outer_stride, y + o * g.outer_stride, g.len, scratch);
+    return;
+  }
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t j = 0; j < g.inner; j += N)
+      InnerLanes(x + o * g.outer_stride + j, y + o * g.outer_stride + j, g.len, g.len_stride,
+                 std::min(N, g.inner - j));
+}
+
+}  // namespace
+
+// combo: 0 f32->f32, 1 bf16->bf16, 2 bf16->f32.
+void SoftmaxRun(int combo, const void* in, void* out, const SoftmaxGeom& g) {
+  if (combo == 0) return Run<float, float>(in, out, g);
+  if (combo == 1) return Run<uint16_t, uint16_t>(in, out, g);
+  Run<uint16_t, float>(in, out, g);
+}
+
+SoftmaxStats SoftmaxRowStats(int bf16, const void* x, int64_t len, const SoftmaxStats& carry) {
+  if (bf16) return RowStats(static_cast<const uint16_t*>(x), len, carry);
+  return RowStats(static_cast<const float*>(x), len, carry);
+}
+
+void SoftmaxRowApply(int combo, const void* x, void* out, int64_t len, const SoftmaxStats& st) {
+  if (combo == 0)
+    return RowApply(static_cast<const float*>(x), static_cast<float*>(out), len, st);
+  if (combo == 1)
+    return RowApply(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(out), len, st);
+  RowApply(static_cast<const uint16_t*>(x), static_cast<float*>(out), len, st);
+}
+
+}  // namespace oomless::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace oomless::ops {
+
+HWY_EXPORT(SoftmaxRun);
+HWY_EXPORT(SoftmaxRowStats);
+HWY_EXPORT(SoftmaxRowApply);
+
+namespace {
+int combo_of(DType ti, DType to) {
+  if (ti == DType::F32 && to == DType::F32) return 0;
+  if (ti == DType::BF16 && to == DType::BF16) return 1;
+  if (ti == DType::BF16 && to == DType::F32) return 2;
+  throw std::logic_error("softmax kernel: unsupported dtype pair");
+}
+}  // namespace
+
+void softmax_kernel(DType ti, const void* in, DType to, void* out, const SoftmaxGeom& g) {
+  if (g.outer <= 0 || g.len <= 0 || g.inner <= 0) return;
+  HWY_DYNAMIC_DISPATCH(SoftmaxRun)(combo_of(ti, to), in, out, g);
+}
+
+SoftmaxStats softmax_row_stats(DType ti, const void* x, int64_t len, const SoftmaxStats& carry) {
+  return HWY_DYNAMIC_DISPATCH(SoftmaxRowStats)(ti == DType::BF16 ? 1 : 0, x, len, carry);
+}
+
+void softmax_row_apply(DType ti, const void* x, DType to, void* out, int64_t len,
+                       const SoftmaxStats& row) {
+  if (len <= 0) return;
+  HWY_DYNAMIC_DISPATCH(SoftmaxRowApply)(combo_of(ti, to), x, out, len, row);
+}
+
+}  // namespace oomless::ops
+#endif  // HWY_ONCE

@@ -1,0 +1,216 @@
+#include "plan/planner.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace oomless::plan {
+
+using device::BufferType;
+
+std::string_view strategy_name(Strategy s) {
+  switch (s) {
+    case Strategy::Direct: return "direct";
+    case Strategy::Replaced: return "re-placed";
+    case Strategy::Streamed: return "streamed";
+    case Strategy::Chunked: return "chunked";
+    case Strategy::HostFallback: return "host fallback";
+  }
+  return "?";
+}
+
+int64_t parse_bytes(std::string_view text, std::string_view what) {
+  std::string t(text);
+  size_t i = 0;
+  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+  std::string num = t.substr(0, i), unit = t.substr(i);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double scale = 0;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") scale = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") scale = 1024.0 * 1024 * 1024;
+  char* end = nullptr;
+  double v = num.empty() ? -1 : std::strtod(num.c_str(), &end);
+  if (scale == 0 || num.empty() || end != num.c_str() + num.size() || v <= 0)
+    fail(what, fmt::format("bad size '{}' (expected e.g. 64MB, 1MiB, 512KB, 4096)", text));
+  return static_cast<int64_t>(v * scale);
+}
+
+device::Profile apply_budgets(const device::Profile& p, const Budgets& b) {
+  device::Profile q = p;
+  if (b.l1) {
+    int64_t per_bank = *b.l1 / p.l1_banks;
+    q.l1_size = std::min(p.l1_size, p.l1_unreserved_base + p.l1_small_size + per_bank);
+  }
+  if (b.dram) {
+    int64_t per_bank = *b.dram / p.dram_banks;
+    q.dram_bank_size =
+        std::min(p.dram_bank_size, p.dram_unreserved_base + p.trace_region_size + per_bank);
+  }
+  if (q.l1_bank_size() <= 0 || q.dram_allocatable() <= 0)
+    fail("budget", "the budget leaves no allocatable bytes in a bank");
+  return q;
+}
+
+static int64_t tensor_bytes(const ops::TensorSpec& t) {
+  DType d = t.dtype == DType::BFP8_B ? DType::F32 : t.dtype;
+  return numel(t.shape) * static_cast<int64_t>(element_size(d));
+}
+
+CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index, int64_t* start,
+                    int64_t* length) {
+  CallSpec c = plan.device_call;
+  ops::OutputSpec out = device_outputs(whole);
+  int64_t extent = out.outputs[0].shape[plan.axis.out_dim];
+  int64_t s = index * plan.chunk, n = std::min(plan.chunk, extent - s);
+  c.inputs = whole.inputs;
+  for (size_t i = 0; i < c.inputs.size(); ++i)
+    if (plan.axis.in_dims[i] >= 0) c.inputs[i].shape[plan.axis.in_dims[i]] = n;
+  if (whole.inputs.empty()) {
+    // Creation ops carry their output shape in an argument.
+    auto values = whole.args.values();
+    auto size = std::get<std::vector<int64_t>>(values.at("size"));
+    size[plan.axis.out_dim] = n;
+    values["size"] = size;
+    c.args = ops::Args(whole.op->name, whole.op->args, values);
+  }
+  if (start) *start = s;
+  if (length) *length = n;
+  return c;
+}
+
+namespace {
+
+// Largest chunk extent whose double-buffered placement fits, by bisection
+// (the footprint grows with the extent).
+std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& profile,
+                                const ops::OutputSpec& out) {
+  auto axes = ops::split_axes(*req.op, req.inputs, out, req.args);
+  for (const auto& axis : axes) {
+    int64_t extent = out.outputs[0].shape[axis.out_dim];
+    if (extent <= 1) continue;
+    Plan p;
+    p.strategy = Strategy::Chunked;
+    p.axis = axis;
+    p.device_call = req;
+    p.device_call.in_memory = BufferType::DRAM;
+    p.device_call.out_memory = BufferType::DRAM;
+    p.device_call.buffer_sets = 2;
+    for (bool streaming : {false, true}) {
+      p.device_call.streaming_cbs = streaming;
+      auto fits = [&](int64_t n) {
+        p.chunk = n;
+        return precheck(chunk_call(p, req, 0), profile).fits;
+      };
+      if (!fits(1)) continue;
+      int64_t lo = 1, hi = extent;
+      while (lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (fits(mid)) lo = mid;
+        else hi = mid - 1;
+      }
+      p.chunk = lo;
+      p.num_chunks = (extent + lo - 1) / lo;
+      p.check = precheck(chunk_call(p, req, 0), profile);
+      return p;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Plan choose_plan(const CallSpec& req, const device::Profile& profile, const Budgets& budgets) {
+  ops::OutputSpec out = device_outputs(req);  // validates
+  int64_t host = 0;
+  for (const auto& t : req.inputs) host += tensor_bytes(t);
+  for (const auto& t : out.outputs) host += tensor_bytes(t);
+  auto finish = [&](Plan p) {
+    p.host_bytes = host;
+    if (budgets.host && host > *budgets.host)
+      throw Error(fmt::format("[{}] inputs and outputs need {} B of host memory; the host budget is {} B",
+                              req.op->name, host, *budgets.host));
+    int64_t in = 0, outb = 0;
+    for (const auto& t : req.inputs) in += tensor_bytes(t);
+    for (const auto& t : out.outputs) outb += tensor_bytes(t);
+    if (p.strategy != Strategy::HostFallback) {
+      p.bytes_to_device = in;
+      p.bytes_from_device = outb;
+    }
+    return p;
+  };
+  Plan p;
+  p.device_call = req;
+  p.check = precheck(req, profile);
+  if (p.check.fits) return finish(p);
+  std::string why = p.check.error;
+  // Re-place: outputs, then inputs too, in DRAM; then small streaming CBs.
+  for (bool streaming : {false, true}) {
+    for (BufferType in : {req.in_memory, BufferType::DRAM}) {
+      CallSpec c = req;
+      c.in_memory = in;
+      c.out_memory = BufferType::DRAM;
+      c.streaming_cbs = streaming;
+      QueryResult r = precheck(c, profile);
+      if (!r.fits) continue;
+      Plan q;
+      q.strategy = streaming ? Strategy::Streamed : Strategy::Replaced;
+      q.device_call = c;
+      q.check = r;
+      q.why = why;
+      return finish(q);
+    }
+  }
+  if (auto chunked = try_chunked(req, profile, out)) {
+    chunked->why = why;
+    return finish(*chunked);
+  }
+  Plan h;
+  h.strategy = Strategy::HostFallback;
+  h.device_call = req;
+  h.why = why;
+  return finish(h);
+}
+
+std::string plan_line(const Plan& p) {
+  std::string s = fmt::format("plan: {}", strategy_name(p.strategy));
+  if (p.strategy == Strategy::HostFallback) return s + " (no device placement fits)";
+  s += fmt::format(", inputs in {}, outputs in {}", device::buffer_type_name(p.device_call.in_memory),
+                   device::buffer_type_name(p.device_call.out_memory.value_or(p.device_call.in_memory)));
+  if (p.device_call.streaming_cbs) s += ", streaming CBs";
+  if (p.strategy == Strategy::Chunked)
+    s += fmt::format(", {} chunks of {} along output dim {} (double-buffered)", p.num_chunks, p.chunk,
+                     p.axis.out_dim);
+  s += fmt::format(", CBs {} B/core, peak L1 {} B/core, peak DRAM {} B/bank", p.check.cb_bytes_per_core,
+                   p.check.peak_l1_per_core, p.check.peak_dram_per_bank);
+  return s;
+}
+
+nlohmann::json plan_json(const Plan& p, const device::Profile& profile) {
+  nlohmann::json j;
+  j["strategy"] = strategy_name(p.strategy);
+  j["why"] = p.why.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.why);
+  j["in_memory"] = device::buffer_type_name(p.device_call.in_memory);
+  j["out_memory"] = device::buffer_type_name(p.device_call.out_memory.value_or(p.device_call.in_memory));
+  j["streaming_cbs"] = p.device_call.streaming_cbs;
+  j["chunk_out_dim"] = p.strategy == Strategy::Chunked ? nlohmann::json(p.axis.out_dim) : nlohmann::json(nullptr);
+  j["chunk"] = p.chunk;
+  j["num_chunks"] = p.num_chunks;
+  j["buffer_sets"] = p.device_call.buffer_sets;
+  j["cb_bytes_per_core"] = p.check.cb_bytes_per_core;
+  j["planned_peak_l1_per_core"] = p.check.peak_l1_per_core;
+  j["planned_peak_dram_per_bank"] = p.check.peak_dram_per_bank;
+  j["l1_capacity_per_core"] = profile.l1_size;
+  j["dram_capacity_per_bank"] = profile.dram_bank_size;
+  j["host_bytes"] = p.host_bytes;
+  j["bytes_host_to_device"] = p.bytes_to_device;
+  j["bytes_device_to_host"] = p.bytes_from_device;
+  j["passes"] = 1;
+  return j;
+}
+
+}  // namespace oomless::plan

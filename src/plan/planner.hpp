@@ -1,0 +1,51 @@
+// The planner: makes every call fit. It pre-checks the requested placement and,
+// when that does not fit, tries the cheapest strategy first: re-place inputs or
+// outputs in DRAM, stream tiles through small CBs, chunk from host memory along
+// an independent axis (double-buffered through DRAM), and last run on the host.
+// Capacities come from the profile, lowered by budgets.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+
+#include "ops/split_axes.hpp"
+#include "plan/precheck.hpp"
+
+namespace oomless::plan {
+
+struct Budgets {
+  std::optional<int64_t> l1, dram, host;  // bytes over all banks (host: total)
+};
+
+// "64MB", "1MiB", "512KB", "1.5GB", "4096": binary units (1 MB = 2^20 B).
+int64_t parse_bytes(std::string_view text, std::string_view what);
+// The profile with each bank capped at budget / banks.
+device::Profile apply_budgets(const device::Profile& p, const Budgets& b);
+
+enum class Strategy { Direct, Replaced, Streamed, Chunked, HostFallback };
+std::string_view strategy_name(Strategy s);
+
+struct Plan {
+  Strategy strategy = Strategy::Direct;
+  CallSpec device_call;  // what runs on the device (one chunk's call when chunked)
+  QueryResult check;     // its pre-check, with peaks
+  ops::SplitAxis axis;   // chunked: the axis cut
+  int64_t chunk = 0;     // chunked: output extent per chunk along axis.out_dim
+  int64_t num_chunks = 1;
+  int64_t host_bytes = 0;          // host memory of inputs and outputs
+  int64_t bytes_to_device = 0;     // host -> DRAM traffic
+  int64_t bytes_from_device = 0;   // DRAM -> host traffic
+  std::string why;                 // what did not fit before this strategy
+};
+
+// Throws InvalidArgument for a bad call, and Error when not even the host fits.
+Plan choose_plan(const CallSpec& requested, const device::Profile& profile, const Budgets& budgets);
+
+// The call for chunk `index` (input and output extents cut along the plan's axis).
+CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index, int64_t* start = nullptr,
+                    int64_t* length = nullptr);
+
+std::string plan_line(const Plan& p);
+nlohmann::json plan_json(const Plan& p, const device::Profile& profile);
+
+}  // namespace oomless::plan
