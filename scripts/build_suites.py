@@ -15,12 +15,14 @@ Standard library only; the output is deterministic (it is checked in).
 """
 import argparse
 import json
+import re
 import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SRC = os.path.join(REPO, "..", "shared", "data", "seed_suite.json")
 DEFAULT_OUT = os.path.join(REPO, "suites", "seed.json")
+DEFAULT_SUMMARY = os.path.join(REPO, "..", "shared", "seed", "OOM_OPERATORS_FINAL_SUMMARY.txt")
 
 SETUP = ("torch.rand(shape, dtype=bfloat16); 4-D inputs permuted (0, 2, 3, 1) to NHWC; "
          "ttnn.from_torch(..., layout=TILE_LAYOUT, memory_config=L1_MEMORY_CONFIG)")
@@ -39,6 +41,11 @@ def fnum(x):
     return repr(float(x))
 
 
+# ttnn.matmul / ttnn.linear / ttnn.addmm write their output to DRAM when no
+# memory_config is passed ("Defaults to None, which will result in using
+# ttnn.DRAM_MEMORY_CONFIG"); the seed's tests passed none. Inputs stay in L1.
+MATMUL_DRAM_OUTPUT = {"mm", "bmm", "addmm", "linear"}
+
 # Ops whose tests uploaded two identical-shape random inputs (binary template).
 TWO_INPUTS = {"add", "sub", "mul", "div", "cat", "concat", "stack", "copy"}
 
@@ -55,13 +62,20 @@ def build_case(op, params):
     if name == "linear":
         x = list(params)
         h = x[-1]
+        note = None
         if len(x) == 2:
             placed = [x[0], 1, x[1]]
         elif len(x) == 4:
             placed = [x[0], x[1] * x[2], x[3]]
+        elif len(x) == 3:
+            placed = x
+            note = ("the test reads input_shape[3] for non-2-D shapes (IndexError on this 3-D "
+                    f"shape); we pass the 3-D input as given with a [{h},{h}] weight")
         else:
             placed = x
-        return [x, [h, h]], [placed, [h, h]], [], None
+            note = ("the test unpacks a 2-D shape (ValueError on [0]); we pass the empty 1-D "
+                    "input [0] with a [0,0] weight")
+        return [x, [h, h]], [placed, [h, h]], [], note
     if name == "split":
         shape, split_size, dim = params
         return [shape], [nhwc(shape)], [f"split_size={split_size}", f"dim={dim}"], (
@@ -196,7 +210,20 @@ def seed_issue(op):
     return issues.get(op["name"])
 
 
-def build(src):
+def seed_reported(summary_text):
+    """OOM COUNT per operator from the seed summary's table (each OOM was counted twice)."""
+    counts = {}
+    if not summary_text:
+        return counts
+    for line in summary_text.splitlines():
+        m = re.match(r"^([a-z_0-9]+)\s*\|\s*(\d+)\s*\|", line)
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def build(src, summary_text=None):
+    reported = seed_reported(summary_text)
     ops = src["ops"]
     cases = []
     op_info = {}
@@ -211,12 +238,13 @@ def build(src):
             "seed_note": op.get("note"),
             "runtime_note": op.get("runtime_note"),
             "seed_issue": seed_issue(op),
+            "seed_reported_oom": reported.get(name, 0) if reported else None,
             "cases": len(op["cases"]),
             "ran_in_seed_run": sum(1 for c in op["cases"] if c["ran_in_seed_run"]),
         }
         for i, c in enumerate(op["cases"]):
             given, placed, args, note = build_case(op, c["params"])
-            cases.append({
+            record = {
                 "id": f"{name}/{i}",
                 "op": name,
                 "aten": op["aten"].split(" ")[0],
@@ -230,7 +258,13 @@ def build(src):
                 "memory": "l1",
                 "ran_in_seed_run": bool(c["ran_in_seed_run"]),
                 "comment": c.get("comment"),
-            })
+            }
+            if name in MATMUL_DRAM_OUTPUT:
+                # Inserted after "memory" for readability.
+                items = list(record.items())
+                at = [k for k, _ in items].index("memory") + 1
+                record = dict(items[:at] + [("out_memory", "dram")] + items[at:])
+            cases.append(record)
     return {
         "suite": "seed",
         "about": (
@@ -239,9 +273,14 @@ def build(src):
             "the input shapes the test file lists (NCHW; for ones, the output size); 'shapes' are "
             "the tensors as placed on the device: " + SETUP + ", except where the test did not "
             "permute (mm/bmm/addmm tuples, linear's reshaped input and [h,h] weight). 'args' are "
-            "name=value pairs as `oomless query --arg` takes them; 'args_note' says where the "
+            "name=value pairs as `oomless query --arg` takes them; 'out_memory' (matmul family "
+            "only) is where TT-NN puts the output when the test passes no memory_config "
+            "(DRAM for ttnn.matmul/linear/addmm; every other op's output follows its input); "
+            "'args_note' says where the "
             "seed's test passed missing or broken arguments and what we pass instead; "
-            "'ran_in_seed_run' marks the cases the seed's logged run executed."),
+            "'ran_in_seed_run' marks the cases the seed's logged run executed; "
+            "ops.*.seed_reported_oom is the OOM COUNT the seed's summary printed (each failure "
+            "counted twice)."),
         "generated_by": "scripts/build_suites.py from ../shared/data/seed_suite.json",
         "source": src.get("about", ""),
         "defaults": {"dtype": "bf16", "layout": "tile", "memory": "l1"},
@@ -265,11 +304,18 @@ def dump(suite):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src", nargs="?", default=DEFAULT_SRC, help="seed_suite.json")
+    ap.add_argument("--seed-summary", default=DEFAULT_SUMMARY,
+                    help="the seed's OOM_OPERATORS_FINAL_SUMMARY.txt (its per-operator OOM "
+                         "counts are recorded as seed_reported_oom; skipped when missing)")
     ap.add_argument("--out", default=DEFAULT_OUT, help="output file (default suites/seed.json)")
     ap.add_argument("--check", action="store_true", help="exit 1 if --out is not up to date")
     a = ap.parse_args()
+    summary = None
+    if a.seed_summary and os.path.exists(a.seed_summary):
+        with open(a.seed_summary, encoding="utf-8", errors="replace") as f:
+            summary = f.read()
     with open(a.src, encoding="utf-8") as f:
-        text = dump(build(json.load(f)))
+        text = dump(build(json.load(f), summary))
     if a.check:
         try:
             with open(a.out, encoding="utf-8") as f:

@@ -6,7 +6,7 @@ PKGS=(
   build-essential cmake clang-format
   libhwy-dev libopenblas-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  pybind11-dev libdlpack-dev python3-dev python3-numpy python3-torch python3-pytest
+  pybind11-dev libdlpack-dev python3-dev python3-numpy python3-torch python3-pytest chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

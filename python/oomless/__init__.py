@@ -138,19 +138,51 @@ for _e in _oomless.ops():
     _TABLE[_e["name"]] = _e
 
 
+def _strip(name):
+    # As the C++ find_op: "aten.x.default", "torch.x", "x.Tensor" all mean x.
+    for prefix in ("aten.", "torch."):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    for suffix in (".default", ".Tensor", ".int", ".vec", ".dim"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
 def _canonical(name):
     if name in _TABLE:
         return name
     for e in _TABLE.values():
         if name in e["aliases"] or name == e["aten"]:
             return e["name"]
-    raise InvalidArgument(f"[oomless] unknown op '{name}'")
+    short = _strip(name)
+    for e in _TABLE.values():
+        if short == _strip(e["aten"]) or short in e["aliases"]:
+            return e["name"]
+    raise InvalidArgument(f"[oomless] unknown op '{name}'; known ops: {', '.join(_TABLE)}")
+
+
+# The aten names of each op's tensor inputs, in order (for tensors given by keyword).
+_TENSOR_NAMES = {
+    "native_batch_norm": ("input", "weight", "bias", "running_mean", "running_var"),
+    "addmm": ("input", "mat1", "mat2"),
+    "linear": ("input", "weight", "bias"),
+    "mm": ("input", "mat2"),
+    "bmm": ("input", "mat2"),
+    "copy": ("input", "src"),
+}
+_BINARY_NAMES = ("input", "other")
+
+
+def _tensor_names(entry):
+    return _TENSOR_NAMES.get(entry["name"], _BINARY_NAMES if entry["max_inputs"] == 2 else ("input",))
 
 
 def _make(entry):
     name = entry["name"]
     arg_names = [a[0] for a in entry["args"]]
     lo, hi = entry["min_inputs"], entry["max_inputs"]
+    tensor_names = _tensor_names(entry)
 
     def fn(*args, **kwargs):
         args = list(args)
@@ -162,10 +194,18 @@ def _make(entry):
             tensors = []
             while args and len(tensors) < hi and (args[0] is None or not _is_scalar(args[0])):
                 tensors.append(args.pop(0))
-            for key in ("input", "self", "other", "mat1", "mat2", "weight", "bias",
-                        "running_mean", "running_var", "src"):
-                if key in kwargs and len(tensors) < hi:
-                    tensors.append(kwargs.pop(key))
+            if "self" in kwargs:  # aten's name of the first input
+                if "input" in kwargs:
+                    raise InvalidArgument(f"[{name}] 'self' and 'input' name the same tensor")
+                kwargs["input"] = kwargs.pop("self")
+            for slot, key in enumerate(tensor_names):
+                if key not in kwargs:
+                    continue
+                if slot < len(tensors):
+                    raise InvalidArgument(f"[{name}] tensor '{key}' given twice (positionally "
+                                          "and by keyword)")
+                tensors += [None] * (slot + 1 - len(tensors))
+                tensors[slot] = kwargs.pop(key)
         if name == "native_batch_norm":
             cl = kwargs.get("channels_last", args[3] if len(args) > 3 else False)
             tensors = _fill_batch_norm(tensors, bool(cl))

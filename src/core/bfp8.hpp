@@ -1,7 +1,8 @@
 // Tenstorrent bfloat8_b ("BFP8_B") block float, as the device stores one 32x32 tile.
 //
 // Tile layout (1088 B), checked against tenstorrent/tt-metal
-// tt_metal/impl/data_format/blockfloat_common.cpp (pack_fp32_vec_as_bfp_tiles,
+// tt_metal/impl/data_format/blockfloat_common.cpp (declared in
+// tt_metal/api/tt-metalium/blockfloat_common.hpp: pack_fp32_vec_as_bfp_tiles,
 // convert_u32_to_bfp, convert_bfp_to_u32) and tt_metal/api/tt-metalium/bfloat8.hpp:
 //   * A tile is four 16x16 faces in the order top-left, top-right, bottom-left,
 //     bottom-right; each face is stored row-major. Each face row (16 consecutive

@@ -82,6 +82,10 @@ void* Tensor::raw() const {
 static bool view_strides(const Shape& old_shape, const Strides& old_strides, const Shape& shape,
                          Strides& out) {
   out.assign(shape.size(), 0);
+  if (old_shape.empty()) {  // a scalar: any all-ones shape, strides 1 (as torch)
+    out.assign(shape.size(), 1);
+    return true;
+  }
   if (oomless::numel(old_shape) == 0) {
     out = contiguous_strides(shape);
     return true;

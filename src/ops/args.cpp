@@ -77,6 +77,15 @@ static ArgValue coerce(std::string_view op, const ArgSpec& s, const ArgValue& v)
 Args::Args(std::string_view op, const std::vector<ArgSpec>& schema,
            std::map<std::string, ArgValue> values)
     : op_(op) {
+  for (const auto& s : schema) {
+    if (s.alias.empty()) continue;
+    auto it = values.find(std::string(s.alias));
+    if (it == values.end()) continue;
+    if (values.count(std::string(s.name)))
+      fail(op, fmt::format("argument '{}' given twice (also as '{}')", s.name, s.alias));
+    values[std::string(s.name)] = it->second;
+    values.erase(it);
+  }
   for (const auto& [k, v] : values) {
     bool known = false;
     for (const auto& s : schema) known |= s.name == k;

@@ -111,9 +111,10 @@ py::list list_ops() {
 
 PYBIND11_MODULE(_oomless, m) {
   m.doc() = "oomless: Tenstorrent device-memory model and op runtime (C++ core)";
+  // pybind11 tries translators newest first: the base class goes first.
+  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
   py::register_exception<InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
   py::register_exception<device::OutOfMemory>(m, "OutOfMemory", PyExc_MemoryError);
-  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
 
   py::class_<Tensor>(m, "Tensor", py::buffer_protocol())
       .def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })

@@ -50,9 +50,7 @@ SweepRun merge_runs(const std::vector<std::string>& dirs) {
     for (auto& r : run.results)
       if (seen.insert({r.id, r.policy}).second) out.results.push_back(std::move(r));
   }
-  std::string rev;
-  for (const auto& r : revisions) rev += (rev.empty() ? "" : ",") + r;
-  out.meta.git_revision = rev;
+  out.meta.git_revision = join(std::vector<std::string>(revisions.begin(), revisions.end()), ",");
   std::sort(out.meta.shards.begin(), out.meta.shards.end());
   std::stable_sort(out.results.begin(), out.results.end(),
                    [](const CaseResult& a, const CaseResult& b) {

@@ -101,7 +101,7 @@ std::string grid_chart(const Aggregate& a) {
                      top + i * cell + cell - 2, esc(a.ops[i].op));
   for (int j = 0; j < cols; ++j) {
     int x = left + j * cell + cell - 3;
-    s += fmt::format("<text transform=\"translate({},{}) rotate(-60)\">{}</text>\n", x, top - 4,
+    s += fmt::format("<text transform=\"translate({},{}) rotate(-90)\">{}</text>\n", x, top - 4,
                      esc(a.shapes[j].shape));
   }
   for (const auto& [rc, pair] : cells) {
@@ -176,7 +176,7 @@ std::string bytes_chart(const Aggregate& a) {
         fits ? "#2da44e" : "#cf222e", esc(r.shape), grouped(r.bytes_per_bank),
         grouped(a.l1_bank_size), r.strict.pass(), r.strict.cases);
     s += fmt::format(
-        "<text transform=\"translate({},{}) rotate(-60)\" text-anchor=\"end\">{}</text>\n",
+        "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"end\">{}</text>\n",
         left + j * cell + cell - 2, top + plot_h + 6, esc(r.shape));
   }
   double yl = Y(static_cast<double>(a.l1_bank_size)), yd = Y(static_cast<double>(a.dram_bank_size));
@@ -254,8 +254,7 @@ std::string report_html(const SweepRun& run) {
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n"
       "<style>{}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
       esc(title), kStyle, esc(title));
-  std::string pol;
-  for (const auto& p : m.policies) pol += (pol.empty() ? "" : ", ") + p;
+  std::string pol = join(m.policies, ", ");
   out += fmt::format(
       "<p class=\"meta\">Generated {} from git {}; mode {}; policies {}; {} L1 banks x {} B, {} "
       "DRAM banks x {} B. Every case counted once; sizes padded as the device stores them.</p>\n",
@@ -304,7 +303,14 @@ std::string report_html(const SweepRun& run) {
         t.count("FAIL_ASSERT_EXCEPTION"), o.strict_seed_run.oom(), o.strict_seed_run.cases,
         a.has_auto ? fmt::format("{}/{} PASS", o.autop.pass(), o.autop.cases) : esc(a.no_auto));
   }
-  out += "</table>\n</body>\n</html>\n";
+  // Marks each chart with its rendered size, so a headless browser can prove
+  // the charts were laid out and painted (tests/python/test_html.py).
+  out +=
+      "</table>\n<script>window.addEventListener('load',function(){"
+      "document.querySelectorAll('svg').forEach(function(s){var b=s.getBBox();"
+      "s.setAttribute('data-rendered',Math.round(b.width)+'x'+Math.round(b.height));"
+      "s.setAttribute('data-marks',s.querySelectorAll('rect,circle').length);});});"
+      "</script>\n</body>\n</html>\n";
   return out;
 }
 

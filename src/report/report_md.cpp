@@ -73,16 +73,20 @@ std::string report_md(const SweepRun& run) {
   out +=
       "## Per operator\n\n"
       "| operator | aten | cases | PASS | L1 OOM | DRAM OOM | CB OOM | ASSERT | OOM in seed run "
-      "| worst OOM case (as placed) | its padded request | auto |\n"
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n";
+      "| seed's summary said (/2) | worst OOM case (as placed) | its padded request | auto |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n";
   for (const auto& o : a.ops) {
     const Tally& t = o.strict;
+    auto said = m.seed_reported_oom.find(o.op);
     out += fmt::format(
-        "| {} | `{}` | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} |\n", o.op, o.aten,
+        "| {} | `{}` | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n", o.op, o.aten,
         t.cases, t.pass(), t.count("FAIL_L1_OUT_OF_MEM"), t.count("FAIL_DRAM_OUT_OF_MEM"),
         t.count("FAIL_CB_OUT_OF_MEM"), t.count("FAIL_ASSERT_EXCEPTION"), o.strict_seed_run.oom(),
-        o.strict_seed_run.cases, o.worst ? md(placed(*o.worst)) : "-",
-        o.worst ? human_bytes(o.worst->bytes_requested) : "-", auto_cell(o.autop, a));
+        o.strict_seed_run.cases,
+        said == m.seed_reported_oom.end() ? std::string("-")
+                                          : fmt::format("{} ({})", said->second, said->second / 2),
+        o.worst ? md(placed(*o.worst)) : "-", o.worst ? human_bytes(o.worst->bytes_requested) : "-",
+        auto_cell(o.autop, a));
   }
 
   out +=
@@ -92,8 +96,7 @@ std::string report_md(const SweepRun& run) {
       "| ASSERT | operators with OOM | auto |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
   for (const auto& s : a.shapes) {
-    std::string ops;
-    for (const auto& x : s.ops_oom) ops += (ops.empty() ? "" : ", ") + x;
+    std::string ops = join(s.ops_oom, ", ");
     out += fmt::format("| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", s.shape,
                        human_bytes(s.largest_buffer_bytes), human_bytes(s.logical_bytes),
                        grouped(s.bytes_per_bank), s.strict.cases, s.strict.pass(), s.strict.oom(),

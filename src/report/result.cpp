@@ -16,10 +16,19 @@ std::string CaseResult::shape_key() const {
   return shapes_as_given.empty() ? std::string("[]") : shape_str(shapes_as_given[0]);
 }
 
-std::string shapes_str(const std::vector<Shape>& shapes) {
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string s;
-  for (const auto& sh : shapes) s += (s.empty() ? "" : " x ") + shape_str(sh);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) s.append(sep);
+    s.append(items[i]);
+  }
   return s;
+}
+
+std::string shapes_str(const std::vector<Shape>& shapes) {
+  std::vector<std::string> v;
+  for (const auto& sh : shapes) v.push_back(shape_str(sh));
+  return join(v, " x ");
 }
 
 std::string human_bytes(int64_t b) {
@@ -70,6 +79,7 @@ json to_json(const CaseResult& r) {
       {"dtype", r.dtype},
       {"layout", r.layout},
       {"memory", r.memory},
+      {"out_memory", r.out_memory},
       {"ran_in_seed_run", r.ran_in_seed_run},
       {"comment", str_or_null(r.comment)},
       {"device", r.device},
@@ -115,6 +125,7 @@ CaseResult case_from_json(const json& j) {
   r.dtype = str_of(j, "dtype");
   r.layout = str_of(j, "layout");
   r.memory = str_of(j, "memory");
+  r.out_memory = str_of(j, "out_memory");
   r.ran_in_seed_run = num_of<bool>(j, "ran_in_seed_run");
   r.comment = str_of(j, "comment");
   r.device = str_of(j, "device");
@@ -162,7 +173,8 @@ json to_json(const SweepMeta& m) {
               {"git_revision", m.git_revision},
               {"started", m.started},
               {"finished", m.finished},
-              {"seconds", m.seconds}};
+              {"seconds", m.seconds},
+              {"seed_reported_oom", m.seed_reported_oom}};
 }
 
 SweepMeta meta_from_json(const json& j) {
@@ -183,6 +195,7 @@ SweepMeta meta_from_json(const json& j) {
   m.started = str_of(j, "started");
   m.finished = str_of(j, "finished");
   m.seconds = num_of<double>(j, "seconds");
+  m.seed_reported_oom = j.value("seed_reported_oom", std::map<std::string, int64_t>{});
   return m;
 }
 

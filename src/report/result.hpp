@@ -1,6 +1,7 @@
 // One case of a sweep and its outcome under one policy: what every report is
 // written from. A results directory holds these as results.json (round-trips).
 #pragma once
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -27,7 +28,8 @@ struct CaseResult {
   std::vector<Shape> shapes;           // as placed on the device
   std::vector<std::string> args;       // name=value
   std::string args_note;
-  std::string dtype, layout, memory;
+  std::string dtype, layout, memory;  // memory: where the inputs are placed
+  std::string out_memory;             // where the outputs go
   bool ran_in_seed_run = false;
   std::string comment;
   // How it ran and what happened.
@@ -64,6 +66,8 @@ struct SweepMeta {
   int64_t l1_banks = 0, l1_bank_size = 0, dram_banks = 0, dram_bank_size = 0;
   std::string git_revision, started, finished;
   double seconds = 0;
+  // The OOM count the seed's own summary printed per operator (each failure counted twice).
+  std::map<std::string, int64_t> seed_reported_oom;
 };
 
 struct SweepRun {
@@ -80,6 +84,8 @@ SweepMeta meta_from_json(const nlohmann::json& j);
 std::string shapes_str(const std::vector<Shape>& shapes);
 // 534773760 -> "510.0 MiB"
 std::string human_bytes(int64_t bytes);
+// Joins with a separator.
+std::string join(const std::vector<std::string>& items, std::string_view sep);
 // 534773760 -> "534,773,760"
 std::string grouped(int64_t v);
 

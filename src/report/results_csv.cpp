@@ -18,6 +18,7 @@ std::vector<std::string> csv_columns() {
           "dtype",
           "layout",
           "memory",
+          "out_memory",
           "ran_in_seed_run",
           "comment",
           "device",
@@ -51,19 +52,29 @@ std::vector<std::string> csv_columns() {
 static std::string cell(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
+  for (char c : s) {
+    if (c == '"') q.push_back('"');
+    q.push_back(c);
+  }
+  q.push_back('"');
+  return q;
 }
 
 static std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  for (const auto& x : v) {
+    if (!s.empty()) s.append(sep);
+    s.append(x);
+  }
   return s;
 }
 
 std::string results_csv(const SweepRun& run) {
   std::string out;
-  for (const auto& c : csv_columns()) out += (out.empty() ? "" : ",") + c;
+  for (const auto& c : csv_columns()) {
+    if (!out.empty()) out.push_back(',');
+    out.append(c);
+  }
   out += "\n";
   for (const auto& r : run.results) {
     std::vector<std::string> f = {
@@ -80,6 +91,7 @@ std::string results_csv(const SweepRun& run) {
         r.dtype,
         r.layout,
         r.memory,
+        r.out_memory,
         r.ran_in_seed_run ? "true" : "false",
         r.comment,
         r.device,
@@ -109,7 +121,10 @@ std::string results_csv(const SweepRun& run) {
         r.timestamp,
     };
     std::string line;
-    for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + cell(f[i]);
+    for (size_t i = 0; i < f.size(); ++i) {
+      if (i) line.push_back(',');
+      line.append(cell(f[i]));
+    }
     out += line + "\n";
   }
   return out;

@@ -42,6 +42,11 @@ Suite load_suite(const std::string& path) {
     fail("sweep", fmt::format("suite file '{}' has no \"cases\" array", s.file));
   s.name = str_of(j, "suite", "suite");
   const json defaults = j.value("defaults", json::object());
+  if (j.contains("ops") && j["ops"].is_object())
+    for (const auto& [name, info] : j["ops"].items())
+      if (info.is_object() && info.contains("seed_reported_oom") &&
+          info["seed_reported_oom"].is_number_integer())
+        s.seed_reported_oom[name] = info["seed_reported_oom"].get<int64_t>();
   int64_t seq = 0;
   for (const auto& c : j["cases"]) {
     try {
@@ -59,6 +64,7 @@ Suite load_suite(const std::string& path) {
       sc.dtype = str_of(c, "dtype", str_of(defaults, "dtype", "bf16").c_str());
       sc.layout = str_of(c, "layout", str_of(defaults, "layout", "tile").c_str());
       sc.memory = str_of(c, "memory", str_of(defaults, "memory", "l1").c_str());
+      sc.out_memory = str_of(c, "out_memory");
       sc.comment = str_of(c, "comment");
       sc.ran_in_seed_run = c.value("ran_in_seed_run", false);
       s.cases.push_back(std::move(sc));
@@ -77,6 +83,7 @@ plan::CallSpec to_call(const SuiteCase& c) {
   call.dtype = parse_dtype(c.dtype, name);
   call.layout = parse_layout(c.layout, name);
   call.in_memory = device::parse_buffer_type(c.memory, name);
+  if (!c.out_memory.empty()) call.out_memory = device::parse_buffer_type(c.out_memory, name);
   for (const auto& s : c.shapes) call.inputs.push_back({s, call.dtype});
   call.args = ops::parse_args(name, call.op->args, c.args);
   return call;
@@ -103,6 +110,7 @@ CaseResult base_result(const Suite& suite, const SuiteCase& c) {
   r.dtype = c.dtype;
   r.layout = c.layout;
   r.memory = c.memory;
+  r.out_memory = c.out_memory.empty() ? c.memory : c.out_memory;
   r.ran_in_seed_run = c.ran_in_seed_run;
   r.comment = c.comment;
   return r;

@@ -47,32 +47,21 @@ std::string summary_txt(const SweepRun& run) {
   out += fmt::format("Generated: {} (git {})\n", m.finished, m.git_revision);
   out += fmt::format("Suite: {} ({}), {} of {} cases{}{}\n", m.suite, m.suite_file,
                      a.has_strict ? st.cases : a.auto_total.cases, m.suite_cases,
-                     m.filters.empty() ? "" : ", filters:", [&] {
-                       std::string f;
-                       for (const auto& x : m.filters) f += " " + x;
-                       return f;
-                     }());
-  if (!m.shards.empty()) {
-    std::string s;
-    for (const auto& x : m.shards) s += (s.empty() ? "" : ", ") + x;
-    out += fmt::format("Shards merged: {}\n", s);
-  }
+                     m.filters.empty() ? "" : ", filters: ", join(m.filters, " "));
+  if (!m.shards.empty()) out += fmt::format("Shards merged: {}\n", join(m.shards, ", "));
   out += fmt::format("Device: {}: {} L1 banks x {} B allocatable, {} DRAM banks x {} B\n", m.device,
                      m.l1_banks, grouped(m.l1_bank_size), m.dram_banks, grouped(m.dram_bank_size));
   out += fmt::format("Mode: {}   Policies: {}\n",
-                     m.mode == "run" ? "run (data + verify)" : "query (pre-check only)", [&] {
-                       std::string s;
-                       for (const auto& p : m.policies) s += (s.empty() ? "" : ", ") + p;
-                       return s;
-                     }());
+                     m.mode == "run" ? "run (data + verify)" : "query (pre-check only)",
+                     join(m.policies, ", "));
 
-  out += fmt::format("\n{:<24}| {:>12} | {:>16} | {}\n", "STATUS", "STRICT (all)",
+  out += fmt::format("\n{:<24}| {:>12} | {:>17} | {}\n", "STATUS", "STRICT (all)",
                      "STRICT (seed run)", "AUTO (after)");
-  out += fmt::format("{:-<24}|{:-<14}|{:-<18}|{:-<20}\n", "", "", "", "");
+  out += fmt::format("{:-<24}|{:-<14}|{:-<19}|{:-<20}\n", "", "", "", "");
   for (auto s : kStatuses)
-    out += fmt::format("{:<24}| {:>12} | {:>16} | {}\n", s, st.count(s), a.strict_seed_run.count(s),
+    out += fmt::format("{:<24}| {:>12} | {:>17} | {}\n", s, st.count(s), a.strict_seed_run.count(s),
                        a.has_auto ? std::to_string(a.auto_total.count(s)) : a.no_auto);
-  out += fmt::format("{:<24}| {:>12} | {:>16} | {}\n", "TOTAL", st.cases, a.strict_seed_run.cases,
+  out += fmt::format("{:<24}| {:>12} | {:>17} | {}\n", "TOTAL", st.cases, a.strict_seed_run.cases,
                      a.has_auto ? std::to_string(a.auto_total.cases) : a.no_auto);
 
   // Findings.
@@ -129,26 +118,35 @@ std::string summary_txt(const SweepRun& run) {
   std::stable_sort(rows.begin(), rows.end(), [](const OpRow* x, const OpRow* y) {
     return x->strict.oom() > y->strict.oom();
   });
-  out += fmt::format("{:<19}|{:>6} |{:>5} |{:>5} |{:>5} | {:<22}| {:>13} | {:>8} | {}\n",
+  bool have_seed = !m.seed_reported_oom.empty();
+  out += fmt::format("{:<19}|{:>6} |{:>5} |{:>5} |{:>5} | {:<22}| {:>13} | {:>8} |{} {}\n",
                      "OPERATOR", "CASES", "OOM", "ASRT", "PASS", "WORST SHAPE (placed)",
-                     "MAX MEMORY", "SEED RUN", "AUTO (after)");
-  out += fmt::format("{:-<19}|{:-<7}|{:-<6}|{:-<6}|{:-<6}|{:-<24}|{:-<15}|{:-<10}|{:-<20}\n", "",
-                     "", "", "", "", "", "", "", "");
+                     "MAX MEMORY", "SEED RUN", have_seed ? " SEED SAID |" : "", "AUTO (after)");
+  out += fmt::format("{:-<19}|{:-<7}|{:-<6}|{:-<6}|{:-<6}|{:-<24}|{:-<15}|{:-<10}|{}{:-<20}\n", "",
+                     "", "", "", "", "", "", "", have_seed ? "-----------|" : "", "");
   for (const OpRow* o : rows) {
     std::string worst = "-";
     if (o->worst)
       worst = o->worst->shapes.empty() ? o->worst->shape_key() : shape_str(o->worst->shapes[0]);
     std::string mem = o->worst ? human_bytes(o->worst->bytes_requested) : "-";
-    out += fmt::format("{:<19}|{:>6} |{:>5} |{:>5} |{:>5} | {:<22}| {:>13} | {:>8} | {}\n", o->op,
+    std::string said;
+    if (have_seed) {
+      auto it = m.seed_reported_oom.find(o->op);
+      said = it == m.seed_reported_oom.end() ? " - "
+                                             : fmt::format(" {} ({})", it->second, it->second / 2);
+      said = fmt::format("{:<10} |", said);
+    }
+    out += fmt::format("{:<19}|{:>6} |{:>5} |{:>5} |{:>5} | {:<22}| {:>13} | {:>8} |{} {}\n", o->op,
                        o->strict.cases, o->strict.oom(), o->strict.count("FAIL_ASSERT_EXCEPTION"),
                        o->strict.pass(), worst, mem,
                        fmt::format("{}/{}", o->strict_seed_run.oom(), o->strict_seed_run.cases),
-                       after(o->autop, a));
+                       said, after(o->autop, a));
   }
   out +=
       "\nOOM = FAIL_*_OUT_OF_MEM cases, each counted once; MAX MEMORY = padded bytes the worst\n"
       "case requests (inputs + outputs); SEED RUN = OOM / cases among those the seed's run "
-      "executed.\n";
+      "executed;\nSEED SAID = the OOM COUNT the seed's summary printed (each failure counted "
+      "twice) and, in\nparentheses, half of it: compare with the first number of SEED RUN.\n";
 
   // Per shape.
   section(out, "MOST PROBLEMATIC SHAPES");
@@ -165,7 +163,9 @@ std::string summary_txt(const SweepRun& run) {
   for (size_t i = 0; i < shapes.size() && i < 15; ++i) {
     const ShapeRow& s = *shapes[i];
     std::string opsl;
-    for (size_t k = 0; k < s.ops_oom.size() && k < 4; ++k) opsl += (k ? ", " : "") + s.ops_oom[k];
+    opsl = join(std::vector<std::string>(s.ops_oom.begin(),
+                                         s.ops_oom.begin() + std::min<size_t>(4, s.ops_oom.size())),
+                ", ");
     if (s.ops_oom.size() > 4)
       opsl += fmt::format(" +{} more ({} ops)", s.ops_oom.size() - 4, s.ops_oom.size());
     out += fmt::format("{:<22}| {:>11} | {:>11} | {:>4} | {}\n", s.shape,
@@ -206,8 +206,7 @@ std::string summary_txt(const SweepRun& run) {
                      "EXAMPLES (padded request)");
   out += fmt::format("{:-<22}|{:-<7}|{:-<12}|{:-<28}\n", "", "", "", "");
   for (const auto& c : cats) {
-    std::string ex;
-    for (const auto& e : c.examples) ex += (ex.empty() ? "" : ", ") + e;
+    std::string ex = join(c.examples, ", ");
     out += fmt::format("{:<22}| {:>5} | {:>10} | {}\n", c.name, c.n, pct(c.n, st.oom()), ex);
   }
   out += fmt::format("\nTOTAL OOM CASES: {} (each counted once; {} among the seed run's cases)\n",
@@ -233,8 +232,7 @@ std::string summary_txt(const SweepRun& run) {
       if (r->status == "FAIL_CB_OUT_OF_MEM" &&
           std::find(cb_ops.begin(), cb_ops.end(), r->op) == cb_ops.end())
         cb_ops.push_back(r->op);
-    std::string l;
-    for (const auto& x : cb_ops) l += (l.empty() ? "" : ", ") + x;
+    std::string l = join(cb_ops, ", ");
     out += fmt::format(
         "{}. {} cases overflow the per-core circular buffers ({}): these ops hold a\n"
         "   whole row or block per core; split it (online softmax, halo tiles) or\n"

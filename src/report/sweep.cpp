@@ -128,6 +128,7 @@ SweepRun run_sweep(const SweepOptions& o) {
   for (const auto& n : op_names) m.filters.push_back("--op " + n);
   if (o.max_bytes) m.filters.push_back(fmt::format("--max-bytes {}", *o.max_bytes));
   m.suite_cases = static_cast<int64_t>(suite.cases.size());
+  m.seed_reported_oom = suite.seed_reported_oom;
   m.l1_banks = profile.l1_banks;
   m.l1_bank_size = profile.l1_bank_size();
   m.dram_banks = profile.dram_banks;

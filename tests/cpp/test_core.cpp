@@ -496,6 +496,11 @@ TEST(Tensor, ViewStrides) {
   expect_invalid([&] { tt.view({12}); }, {"[view]", "[12]"});
   // Element count mismatch names the op.
   expect_invalid([&] { t.view({5, 5}, "unsafeview"); }, {"[unsafeview]", "[5,5]", "24"});
+  // Scalars view as any all-ones shape and back.
+  Tensor sc = iota({});
+  EXPECT_EQ(sc.view({1, 1}).strides(), (Strides{1, 1}));
+  EXPECT_EQ(sc.view({1, 1}).view({}).shape(), Shape{});
+  EXPECT_EQ(sc.view({1}).get(0), 0.0);
   // Views of empty tensors always work.
   EXPECT_EQ(Tensor::empty({0, 4}, DType::F32).view({4, 0, 3}).shape(), (Shape{4, 0, 3}));
   // Size-1 dims with odd strides do not break contiguity.

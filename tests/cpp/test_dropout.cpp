@@ -2,6 +2,7 @@
 // determinism per seed, exact scaling, eval mode and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -18,8 +19,20 @@ std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
                         const std::vector<std::string>& kvs = {}) {
   const auto& op = ops::find_op(name);
   ops::Args args = ops::parse_args(op.name, op.args, kvs);
+  std::vector<ops::TensorSpec> specs;
+  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
   ops::OpCall call{op, std::move(in), args};
-  return op.exec(call);
+  std::vector<Tensor> out = op.exec(call);
+  // The op table's infer phase must predict exactly what exec produced.
+  ops::OutputSpec spec = ops::infer_output(op, specs, args);
+  if (!spec.outputs.empty()) {
+    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
+    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
+      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
+      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
+    }
+  }
+  return out;
 }
 
 template <class F>
@@ -74,6 +87,35 @@ TEST(Dropout, MaskIndependentOfChunking) {
     auto r = run("dropout", {x}, {"p=0.3", "seed=42"});
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(r[1].get(i), m1.get(i));
   }
+}
+
+TEST(Dropout, SimdMatchesScalarBitForBit) {
+  // Random bit patterns (NaN, inf, subnormals, rounding ties) at odd offsets and lengths.
+  const int64_t n = 3001;
+  std::vector<uint32_t> x32(n), o32(n), m32(n), r32(n), q32(n);
+  std::vector<uint16_t> x16(n), o16(n), m16(n), r16(n), q16(n);
+  uint32_t r = 12345;
+  for (int64_t i = 0; i < n; ++i) {
+    r = r * 1664525u + 1013904223u;
+    x32[i] = r;
+    x16[i] = static_cast<uint16_t>(r >> 7);
+  }
+  for (double p : {0.0, 0.3, 0.75, 1.0})
+    for (uint64_t first : {uint64_t{0}, uint64_t{3}, uint64_t{1} << 33})
+      for (int64_t count : {int64_t{1}, int64_t{70}, n}) {
+        auto xf = reinterpret_cast<const float*>(x32.data());
+        ops::dropout_range(DType::F32, xf, o32.data(), m32.data(), count, first, 99, p);
+        ops::dropout_range_scalar(xf, reinterpret_cast<float*>(r32.data()),
+                                  reinterpret_cast<float*>(q32.data()), count, first, 99, p);
+        ops::dropout_range(DType::BF16, x16.data(), o16.data(), m16.data(), count, first, 99, p);
+        ops::dropout_range_scalar(x16.data(), r16.data(), q16.data(), count, first, 99, p);
+        for (int64_t i = 0; i < count; ++i) {
+          ASSERT_EQ(o32[i], r32[i]) << "p " << p << " first " << first << " i " << i;
+          ASSERT_EQ(m32[i], q32[i]);
+          ASSERT_EQ(o16[i], r16[i]) << "p " << p << " first " << first << " i " << i;
+          ASSERT_EQ(m16[i], q16[i]);
+        }
+      }
 }
 
 TEST(Dropout, RateScaleAndDeterminism) {

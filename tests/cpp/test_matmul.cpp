@@ -275,6 +275,26 @@ TEST(Matmul, LinearNonFoldableInputAndFullBias) {
   }
 }
 
+TEST(Matmul, LinearVectorWeightAndAddmmPathBias) {
+  for (DType dt : kDtypes) {
+    // 1-D weight: input [..., k] @ weight [k] -> [...].
+    Tensor x = randn({2, 5, 7}, dt, 71), w = randn({7}, dt, 72), bias = randn({5}, dt, 73);
+    Tensor out = run("linear", {x, w, bias})[0];
+    ASSERT_EQ(out.shape(), (Shape{2, 5}));
+    check(out.view({10, 1}), as3(x.view({10, 7})), as3(w.view({7, 1})),
+          bias.expand({2, 5}).contiguous().view({10, 1}), 1, 1, "linear 1-D weight");
+    Tensor v = run("linear", {w, w})[0];  // dot product
+    ASSERT_EQ(v.shape(), Shape{});
+    check(v.view({1, 1}), as3(w.view({1, 7})), as3(w.view({7, 1})), {}, 1, 0, "linear dot");
+    // 3-D input with a [rows, m] bias: torch's addmm path (contiguous input).
+    Tensor w2 = randn({4, 7}, dt, 74), b2 = randn({10, 1}, dt, 75);
+    Tensor o2 = run("linear", {x, w2, b2})[0];
+    ASSERT_EQ(o2.shape(), (Shape{2, 5, 4}));
+    check(o2.view({10, 4}), as3(x.view({10, 7})), as3(w2.transpose(0, 1)),
+          b2.expand({10, 4}).contiguous(), 1, 1, "linear [rows, m] bias");
+  }
+}
+
 TEST(Matmul, Empty) {
   for (DType dt : kDtypes) {
     // k = 0: mm gives zeros, addmm gives beta * input (zeros when beta = 0).
@@ -330,7 +350,11 @@ TEST(Matmul, Errors) {
   expect_error("addmm", {f({3}), f({2, 4}), f({4, 5})}, {"[addmm]", "input", "[3]", "[2,5]"});
   expect_error("addmm", {f({1, 2, 5}), f({2, 4}), f({4, 5})}, {"[addmm]", "[1,2,5]"});
   expect_error("linear", {f({2, 6}), f({4, 5})}, {"[linear]", "[2,6]", "[4,5]"});
-  expect_error("linear", {f({2, 5}), f({5})}, {"[linear]", "weight", "[5]"});
+  expect_error("linear", {f({2, 5}), f({1, 4, 5})}, {"[linear]", "weight", "[1,4,5]"});
+  expect_error("linear", {f({}), f({4, 5})}, {"[linear]", "[]", "[4,5]"});
+  expect_error("linear", {f({2, 3, 5}), f({4, 5}), f({2, 4})},
+               {"[linear]", "bias", "[2,4]", "[2,3,4]"});
+  expect_error("linear", {f({2, 5}), f({6})}, {"[linear]", "[2,5]", "[6]"});
   expect_error("linear", {f({2, 5}), f({4, 5}), f({3})}, {"[linear]", "bias", "[3]", "[2,4]"});
   expect_error("mm", {f({2, 3}), Tensor::zeros({3, 2}, DType::BF16)},
                {"[mm]", "float32", "bfloat16"});

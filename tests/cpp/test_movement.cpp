@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -20,8 +21,20 @@ std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
                         const std::vector<std::string>& kvs = {}) {
   const auto& op = ops::find_op(name);
   ops::Args args = ops::parse_args(op.name, op.args, kvs);
+  std::vector<ops::TensorSpec> specs;
+  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
   ops::OpCall call{op, std::move(in), args};
-  return op.exec(call);
+  std::vector<Tensor> out = op.exec(call);
+  // The op table's infer phase must predict exactly what exec produced.
+  ops::OutputSpec spec = ops::infer_output(op, specs, args);
+  if (!spec.outputs.empty()) {
+    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
+    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
+      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
+      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
+    }
+  }
+  return out;
 }
 
 // Distinct, bf16-exact values (integers and halves), so any misplaced element shows.

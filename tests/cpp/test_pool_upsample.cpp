@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -21,8 +22,20 @@ std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
                         const std::vector<std::string>& kvs = {}) {
   const auto& op = ops::find_op(name);
   ops::Args args = ops::parse_args(op.name, op.args, kvs);
+  std::vector<ops::TensorSpec> specs;
+  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
   ops::OpCall call{op, std::move(in), args};
-  return op.exec(call);
+  std::vector<Tensor> out = op.exec(call);
+  // The op table's infer phase must predict exactly what exec produced.
+  ops::OutputSpec spec = ops::infer_output(op, specs, args);
+  if (!spec.outputs.empty()) {
+    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
+    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
+      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
+      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
+    }
+  }
+  return out;
 }
 
 template <class F>
@@ -239,11 +252,12 @@ TEST(Pool, Errors) {
       },
       op);
   expect_error([&] { run("max_pool2d", {x, x}, {"kernel_size=2"}); }, op);
-  expect_error([&] {
-    run("max_pool2d", {pool_input({3, 5, 5}, DType::F32, 1, false)},
-        {"kernel_size=2", "channels_last=true"});
-  },
-               op);
+  expect_error(
+      [&] {
+        run("max_pool2d", {pool_input({3, 5, 5}, DType::F32, 1, false)},
+            {"kernel_size=2", "channels_last=true"});
+      },
+      op);
 }
 
 TEST(Upsample, IndexRuleMatchesTorch) {

@@ -100,6 +100,12 @@ TEST(ReferenceTolerance, OneBf16UlpPlusTheF32Bound) {
   Case mean("mean", {make({4}, {1, -1, 1, -1})}, {{}});
   EXPECT_EQ(mean.at({}), 0.0);
   EXPECT_GT(mean.tol({}, DType::F32), 3 * 0x1p-24);
+  // Long sums are bounded as f32 sums in blocks of 4096: 10000 ones give 4096 + 3
+  // chained roundings, not 10000.
+  Case ones("mean", {make({10000}, std::vector<double>(10000, 1.0))}, {{}});
+  const double u = 0x1p-24, depth = 4096 + 3;
+  EXPECT_EQ(ones.at({}), 1.0);
+  EXPECT_NEAR(ones.tol({}, DType::F32), 0x1p-23 + depth * u / (1 - depth * u) + 2 * u, 1e-12);
 }
 
 TEST(ReferenceTolerance, ValueOk) {

@@ -284,7 +284,7 @@ for x, dim in [(In((37,), scale=3), 0), (In((3, 5)), -1), (In((2, 3, 33), scale=
                (In((5, 5), kind="values", values=[0.0] * 5 + [-INF, 0.0, 1.0, 2.0, 3.0]
                    + [INF, 0.0, 1.0, 2.0, 3.0] + [math.nan, 0.0, 1.0, 2.0, 3.0] + [-INF] * 5), -1),
                (In(()), 0), (In((8, 1000), scale=5), -1), (In((1000, 64)), 0),
-               (In((4, 300, 50), nc=True), 1)]:
+               (In((4, 300, 50), nc=True), 1), (In((2, 8160), scale=4), -1)]:  # seed row length
     for positional in (False, True) if dim in (-1, 1) else (False,):
         add(Case("softmax", "softmax", [x], args=(dim,) if positional else (),
                  kwargs={} if positional else {"dim": dim},
@@ -323,6 +323,7 @@ MEAN_CASES = [
     (In((2, 8), kind="special"), {"dim": 1}),  # inf and nan
     (In((16, 4096)), {"dim": -1}),  # medium
     (In((4096, 3)), {"dim": 0}),  # medium, reduced dim not innermost
+    (In((2, 100003)), {"dim": 1, "keepdim": True}),  # long rows: many reduction blocks
 ]
 for i, (x, kw) in enumerate(MEAN_CASES):
     positional = i % 3 == 1
@@ -367,6 +368,11 @@ for ord in (2.0, 1.0, 0.0):  # empty reduced dim: 0 where the norm has an identi
 add(Case("linalg_vector_norm", "linalgvectornorm", [In((3, 50), scale=1e20)],
          kwargs={"dim": 1}, ref=lambda t: _norm_ref(t, 2.0, 1), label="no-overflow",
          tol=lambda ins, outs: [N.tol_norm(ins[0], outs[0], 2.0, 1)]))
+for ord in (2.0, 1.0, INF, 0.0):  # one long row: many reduction blocks
+    add(Case("linalgvectornorm", "linalgvectornorm", [In((100003,))], kwargs={"ord": ord},
+             ref=lambda t, ord=ord: _norm_ref(t, ord),
+             tol=lambda ins, outs, ord=ord: [N.tol_norm(ins[0], outs[0], ord, None)],
+             ulps=0 if ord in (INF, 0.0) else 1))
 add(Case("linalgvectornorm", "linalgvectornorm", [In((16, 4096))], kwargs={"dim": -1},
          ref=lambda t: _norm_ref(t, 2.0, -1),
          tol=lambda ins, outs: [N.tol_norm(ins[0], outs[0], 2.0, -1)]))
@@ -482,6 +488,8 @@ TOPK = [
      {"k": 3}),
     (In(()), {"k": 1}),
     (In((16, 4096)), {"k": 64}),  # medium
+    (In((2, 8160)), {"k": 500, "dim": 1}),
+    (In((3000, 3), nc=True), {"k": 100, "dim": 0, "largest": False}),
 ]
 for i, (x, kw) in enumerate(TOPK):
     positional = i % 3 == 1

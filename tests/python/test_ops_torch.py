@@ -674,3 +674,22 @@ def test_error_paths(label, op, fn, needle):
     assert needle.lower() in msg.lower(), f"message does not name the bad value {needle!r}: {msg!r}"
     if isinstance(info.value, oomless.InvalidArgument):
         assert msg.startswith("["), f"oomless errors read '[op] message': {msg!r}"
+
+
+def test_tensors_by_keyword():
+    g = torch.Generator().manual_seed(3)
+    x, rm, rv = torch.randn(4, 3, 5, generator=g), torch.randn(3, generator=g), torch.rand(3, generator=g) + 0.5
+    ours = oomless.native_batch_norm(x, running_mean=rm, running_var=rv, training=False)
+    ref = torch.native_batch_norm(x, None, None, rm, rv, False, 0.1, 1e-5)
+    torch.testing.assert_close(ours[0], ref[0], rtol=1e-5, atol=1e-5)
+    c, a, b = torch.randn(4, generator=g), torch.randn(3, 5, generator=g), torch.randn(5, 4, generator=g)
+    torch.testing.assert_close(oomless.addmm(input=c, mat1=a, mat2=b, beta=0.5),
+                               torch.addmm(c, a, b, beta=0.5), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(oomless.addmm(c, mat2=b, mat1=a), torch.addmm(c, a, b), rtol=1e-5, atol=1e-5)
+    w, bias = torch.randn(4, 5, generator=g), torch.randn(4, generator=g)
+    torch.testing.assert_close(oomless.linear(a, weight=w, bias=bias),
+                               torch.nn.functional.linear(a, w, bias), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(oomless.sub(self=a, other=a[0], alpha=2), torch.sub(a, a[0], alpha=2))
+    torch.testing.assert_close(oomless.copy(a, src=a[1]), a.clone().copy_(a[1]))
+    with pytest.raises(ValueError, match="twice"):
+        oomless.add(a, a, other=a)

@@ -78,8 +78,8 @@ std::vector<Tensor> exec_batch_norm(const OpCall& call) {
   if (!in[0].defined()) fail(op.name, "input tensor is undefined");
   for (size_t i = 0; i < in.size(); ++i)
     if (in[i].defined() && in[i].dtype() != DType::F32 && in[i].dtype() != DType::BF16)
-      fail(op.name, fmt::format("{} has dtype {}; host kernels take float32 or bfloat16",
-                                kNames[i], dtype_name(in[i].dtype())));
+      fail(op.name, fmt::format("{} has dtype {}; host kernels take float32 or bfloat16", kNames[i],
+                                dtype_name(in[i].dtype())));
   const Tensor& x0 = in[0];
   const bool cl = call.args.get_bool("channels_last");
   const bool training = call.args.get_bool("training");

@@ -10,6 +10,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/batch_norm/kernels.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// Order matters: foreach_target re-includes this file per target.
 #include "hwy/highway.h"
 #include "ops/unary/simd_io-inl.h"
 
@@ -29,8 +30,12 @@ HWY_INLINE VD LoadD(DD dd, const uint16_t* p) {
   const auto bits = hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, p)));
   return hn::PromoteTo(dd, hn::BitCast(hn::Rebind<float, DD>(), bits));
 }
-HWY_INLINE double ToD(float v) { return v; }
-HWY_INLINE double ToD(uint16_t v) { return bf16_to_f32(v); }
+HWY_INLINE double ToD(float v) {
+  return v;
+}
+HWY_INLINE double ToD(uint16_t v) {
+  return bf16_to_f32(v);
+}
 
 HWY_INLINE double SumLanes(DD dd, VD v) {
   HWY_ALIGN double lanes[HWY_MAX_BYTES / sizeof(double)];
@@ -129,8 +134,10 @@ void ApplyColumns(const T* x, T* out, int64_t rows, int64_t cols, const float* a
     }
     for (; c < cols; ++c) {
       const float y = static_cast<float>(ToD(xr[c])) * a[c] + b[c];  // f32, like the lanes
-      if constexpr (sizeof(T) == 2) yr[c] = f32_to_bf16(y);
-      else yr[c] = y;
+      if constexpr (sizeof(T) == 2)
+        yr[c] = f32_to_bf16(y);
+      else
+        yr[c] = y;
     }
   }
 }
@@ -154,11 +161,11 @@ void BnApply(int bf16, const void* x, void* out, int64_t n, float a, float b) {
   MapF32(static_cast<const float*>(x), static_cast<float*>(out), n, Affine{a, b});
 }
 
-void BnApplyColumns(int bf16, const void* x, void* out, int64_t rows, int64_t cols,
-                    const float* a, const float* b) {
+void BnApplyColumns(int bf16, const void* x, void* out, int64_t rows, int64_t cols, const float* a,
+                    const float* b) {
   if (bf16)
-    return ApplyColumns(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(out), rows, cols,
-                        a, b);
+    return ApplyColumns(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(out), rows, cols, a,
+                        b);
   ApplyColumns(static_cast<const float*>(x), static_cast<float*>(out), rows, cols, a, b);
 }
 

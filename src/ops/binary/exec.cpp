@@ -56,7 +56,9 @@ Geometry coalesce(const Shape& out, const Tensor& a, const Tensor& b) {
   return g;
 }
 
-DType promote(DType a, DType b) { return a == DType::F32 || b == DType::F32 ? DType::F32 : a; }
+DType promote(DType a, DType b) {
+  return a == DType::F32 || b == DType::F32 ? DType::F32 : a;
+}
 
 }  // namespace
 
@@ -89,8 +91,7 @@ std::vector<Tensor> exec_binary(const OpCall& call) {
   const Geometry g = coalesce(shape, a, b);
   const int64_t rank = static_cast<int64_t>(g.size.size());
   const int64_t inner = g.size.back();
-  const size_t ea = element_size(a.dtype()), eb = element_size(b.dtype()),
-               eo = element_size(to);
+  const size_t ea = element_size(a.dtype()), eb = element_size(b.dtype()), eo = element_size(to);
   const char* pa = static_cast<const char*>(a.raw());
   const char* pb = static_cast<const char*>(b.raw());
   char* po = static_cast<char*>(out.raw());
@@ -122,7 +123,8 @@ std::vector<Tensor> exec_binary(const OpCall& call) {
     run(0, total);
   } else {
 #pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < blocks; ++blk) run(blk * kBlock, std::min(total, (blk + 1) * kBlock));
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      run(blk * kBlock, std::min(total, (blk + 1) * kBlock));
   }
   return {out};
 }

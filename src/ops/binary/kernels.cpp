@@ -11,6 +11,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/binary/kernels.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// Order matters: foreach_target re-includes this file per target.
 #include "hwy/highway.h"
 #include "ops/unary/simd_io-inl.h"
 
@@ -18,8 +19,12 @@ HWY_BEFORE_NAMESPACE();
 namespace oomless::ops::HWY_NAMESPACE {
 namespace {
 
-HWY_INLINE float ToF(float v) { return v; }
-HWY_INLINE float ToF(uint16_t v) { return bf16_to_f32(v); }
+HWY_INLINE float ToF(float v) {
+  return v;
+}
+HWY_INLINE float ToF(uint16_t v) {
+  return bf16_to_f32(v);
+}
 
 template <class T>
 struct Contig {
@@ -130,21 +135,27 @@ void Typed(int op, float alpha, const void* a, int64_t sa, const void* b, int64_
     case BinaryOp::Sub:
       if (alpha == 1.f) return Strided(SubOp{}, pa, sa, pb, sb, po, n);
       return Strided(AxpyOp{-alpha}, pa, sa, pb, sb, po, n);
-    case BinaryOp::Mul: return Strided(MulOp{}, pa, sa, pb, sb, po, n);
-    case BinaryOp::Div: return Strided(DivOp{}, pa, sa, pb, sb, po, n);
+    case BinaryOp::Mul:
+      return Strided(MulOp{}, pa, sa, pb, sb, po, n);
+    case BinaryOp::Div:
+      return Strided(DivOp{}, pa, sa, pb, sb, po, n);
   }
 }
 
 }  // namespace
 
 // combo: 0 f32,f32->f32; 1 bf16,bf16->bf16; 2 f32,bf16->f32; 3 bf16,f32->f32.
-void BinaryRun(int combo, int op, float alpha, const void* a, int64_t sa, const void* b,
-               int64_t sb, void* out, int64_t n) {
+void BinaryRun(int combo, int op, float alpha, const void* a, int64_t sa, const void* b, int64_t sb,
+               void* out, int64_t n) {
   switch (combo) {
-    case 0: return Typed<float, float, float>(op, alpha, a, sa, b, sb, out, n);
-    case 1: return Typed<uint16_t, uint16_t, uint16_t>(op, alpha, a, sa, b, sb, out, n);
-    case 2: return Typed<float, uint16_t, float>(op, alpha, a, sa, b, sb, out, n);
-    default: return Typed<uint16_t, float, float>(op, alpha, a, sa, b, sb, out, n);
+    case 0:
+      return Typed<float, float, float>(op, alpha, a, sa, b, sb, out, n);
+    case 1:
+      return Typed<uint16_t, uint16_t, uint16_t>(op, alpha, a, sa, b, sb, out, n);
+    case 2:
+      return Typed<float, uint16_t, float>(op, alpha, a, sa, b, sb, out, n);
+    default:
+      return Typed<uint16_t, float, float>(op, alpha, a, sa, b, sb, out, n);
   }
 }
 

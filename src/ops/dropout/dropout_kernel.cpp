@@ -1,4 +1,5 @@
-// Scalar Philox dropout: one Philox call yields the keep bits of 4 elements.
+// Scalar Philox dropout, the definition the SIMD kernel must match bit for bit:
+// one Philox call yields the keep bits of 4 elements.
 #include <cstring>
 
 #include "ops/dropout/kernels.hpp"
@@ -70,14 +71,14 @@ bool dropout_keep(uint64_t seed, uint64_t g, double p) {
   return keep_word(block(seed, g / 4)[g % 4], 1.0 - p);
 }
 
-void dropout_range(DType t, const void* in, void* out, void* mask, int64_t count, uint64_t first,
-                   uint64_t seed, double p) {
-  if (t == DType::F32)
-    range(static_cast<const float*>(in), static_cast<float*>(out), static_cast<float*>(mask), count,
-          first, seed, p);
-  else
-    range(static_cast<const uint16_t*>(in), static_cast<uint16_t*>(out),
-          static_cast<uint16_t*>(mask), count, first, seed, p);
+void dropout_range_scalar(const float* in, float* out, float* mask, int64_t count, uint64_t first,
+                          uint64_t seed, double p) {
+  range(in, out, mask, count, first, seed, p);
+}
+
+void dropout_range_scalar(const uint16_t* in, uint16_t* out, uint16_t* mask, int64_t count,
+                          uint64_t first, uint64_t seed, double p) {
+  range(in, out, mask, count, first, seed, p);
 }
 
 }  // namespace oomless::ops

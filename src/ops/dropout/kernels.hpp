@@ -22,7 +22,14 @@ bool dropout_keep(uint64_t seed, uint64_t g, double p);
 // (contiguous in, out, mask of dtype t, f32 or bf16): mask = keep ? 1 : 0,
 // out = (x * mask) * float(1 / (1 - p)) computed in f32 and rounded once
 // (scale 0 when p = 1, so NaN/inf inputs give NaN exactly as x * 0 does).
+// Vectorized (dropout_simd.cpp); bit-identical to the scalar definition below.
 void dropout_range(DType t, const void* in, void* out, void* mask, int64_t count, uint64_t first,
                    uint64_t seed, double p);
+
+// The scalar definition, one Philox block per 4 elements.
+void dropout_range_scalar(const float* in, float* out, float* mask, int64_t count, uint64_t first,
+                          uint64_t seed, double p);
+void dropout_range_scalar(const uint16_t* in, uint16_t* out, uint16_t* mask, int64_t count,
+                          uint64_t first, uint64_t seed, double p);
 
 }  // namespace oomless::ops

@@ -8,7 +8,9 @@
 //   addmm   beta * input + alpha * (mat1 @ mat2); input broadcastable to [n,m];
 //           beta == 0 ignores input (NaN/inf in it do not propagate), alpha == 0 or
 //           k == 0 ignores the product (BLAS semantics; k == 0 gives beta * input).
-//   linear  input [..., k] @ weight[m, k]^T (+ bias broadcastable to [..., m]).
+//   linear  input [..., k] @ weight[m, k]^T (+ bias broadcastable to [..., m]; for 2-D
+//           and 3-D input also bias expandable to [rows, m], torch's addmm path). A
+//           1-D weight [k] gives input [..., k] @ weight -> [...].
 // All tensor inputs share one dtype, float32 or bfloat16; the output has it too.
 // bf16: f32 accumulation, the epilogue (bias, scalars) in f32, one rounding at the end.
 #include <fmt/format.h>
@@ -230,27 +232,45 @@ std::vector<Tensor> exec_linear(const OpCall& call, DType dt) {
   std::string_view op = call.op.name;
   Tensor x = call.inputs[0];
   const Tensor& w = call.inputs[1];
-  if (x.rank() < 1) fail(op, fmt::format("input must have at least 1 dim, got shape []"));
-  need_rank(op, "weight", w, 2);
-  int64_t k = x.shape().back(), m = w.size(0);
-  if (w.size(1) != k)
-    fail(op, fmt::format("input and weight shapes cannot be multiplied ({} and {}^T): input's "
-                         "last dim {} != weight's dim 1 ({})",
-                         shape_str(x.shape()), shape_str(w.shape()), k, w.size(1)));
-  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
-  out_shape.push_back(m);
-  const Tensor* bias = call.inputs.size() > 2 ? &call.inputs[2] : nullptr;
-  if (bias && !expands_to(bias->shape(), out_shape))
-    fail(op, fmt::format("bias of shape {} cannot be broadcast to the output shape {} (input {}, "
-                         "weight {})",
-                         shape_str(bias->shape()), shape_str(out_shape), shape_str(x.shape()),
+  if (x.rank() < 1 || w.rank() < 1)
+    fail(op, fmt::format("input and weight must be at least 1-D, got shapes {} and {}",
+                         shape_str(x.shape()), shape_str(w.shape())));
+  if (w.rank() > 2)
+    fail(op, fmt::format("weight must be 1-D or 2-D ([out_features, in_features]), got shape {}",
                          shape_str(w.shape())));
+  bool w2 = w.rank() == 2;
+  int64_t k = x.shape().back(), m = w2 ? w.size(0) : 1, wk = w2 ? w.size(1) : w.size(0);
+  if (wk != k)
+    fail(op, fmt::format("input and weight shapes cannot be multiplied ({} and {}^T): input's "
+                         "last dim {} != in_features {}",
+                         shape_str(x.shape()), shape_str(w.shape()), k, wk));
+  // Output [..., m]; a 1-D weight drops the last dim (computed as [..., 1]).
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  Shape out2 = out_shape;
+  out2.push_back(m);
+  if (w2) out_shape = out2;
+  int64_t rows = numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  RowSource src;
+  const Tensor* bias = call.inputs.size() > 2 ? &call.inputs[2] : nullptr;
+  if (bias) {
+    if (expands_to(bias->shape(), out_shape)) {
+      // torch: matmul then add_(bias), broadcasting.
+      Tensor be = bias->expand(out_shape);
+      src = row_source(w2 ? be : be.unsqueeze(-1), out2);
+    } else if (w2 && (x.rank() == 2 || x.rank() == 3) && expands_to(bias->shape(), {rows, m})) {
+      // torch's addmm path for 2-D and (contiguous) 3-D input: bias expands to [rows, m].
+      src = row_source(*bias, {rows, m});
+    } else {
+      fail(op, fmt::format("bias of shape {} cannot be broadcast to the output shape {} (input "
+                           "{}, weight {})",
+                           shape_str(bias->shape()), shape_str(out_shape), shape_str(x.shape()),
+                           shape_str(w.shape())));
+    }
+  }
   Tensor out = Tensor::empty(out_shape, dt);
   MatRef a = fold_rows(x);
   // weight^T as a [k, m] view: element (kk, j) is w[j, kk].
-  MatRef b = mat(w, k, m, w.strides()[1], w.strides()[0]);
-  RowSource src;
-  if (bias) src = row_source(*bias, out_shape);
+  MatRef b = w2 ? mat(w, k, m, w.strides()[1], w.strides()[0]) : mat(w, k, 1, w.strides()[0], 1);
   run(a, 0, b, 0, 1, 1.0f, 1.0f, bias ? &src : nullptr, out);
   return {out};
 }

@@ -71,8 +71,8 @@ std::vector<Tensor> exec_max_pool2d(const OpCall& call) {
   if (x0.rank() != 3 && x0.rank() != 4)
     fail(op, fmt::format("expects a 3-D or 4-D input, got shape {}", shape_str(s)));
   if (nhwc && x0.rank() != 4)
-    fail(op, fmt::format("channels_last=true expects a 4-D NHWC input, got shape {}",
-                         shape_str(s)));
+    fail(op,
+         fmt::format("channels_last=true expects a 4-D NHWC input, got shape {}", shape_str(s)));
   const bool batched = x0.rank() == 4;
   const int64_t N = batched ? s[0] : 1;
   const int64_t b = batched ? 1 : 0;

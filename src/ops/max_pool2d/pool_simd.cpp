@@ -85,6 +85,17 @@ HWY_INLINE VF LoadF(DF df, const uint16_t* p) {
   }
 }
 
+// Even and odd elements of 2N consecutive ones.
+HWY_INLINE void LoadPair(DF df, const float* p, VF& even, VF& odd) {
+  hn::LoadInterleaved2(df, p, even, odd);
+}
+HWY_INLINE void LoadPair(DF df, const uint16_t* p, VF& even, VF& odd) {
+  const DU du;
+  const auto u = hn::LoadU(du, reinterpret_cast<const uint32_t*>(p));
+  even = hn::BitCast(df, hn::ShiftLeft<16>(u));
+  odd = hn::BitCast(df, hn::And(u, hn::Set(du, 0xFFFF0000u)));
+}
+
 HWY_INLINE void StoreF(VF v, DF df, float* p) {
   hn::StoreU(v, df, p);
 }
@@ -113,6 +124,7 @@ void RowsNCHW(const PoolGeom& g, const T* in, int64_t row0, T* out, int32_t* idx
   const int64_t last = g.W - ((g.kw - 1) * g.dw + g.sw) + g.pw;
   const int64_t owb = std::max(owa, std::min(g.OW, last < 0 ? 0 : last / g.sw + 1));
   const auto lane_step = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(g.sw)));
+  const bool pair = SW == 2 && g.kw == 2 && g.dw == 1;
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     T* orow = out + (oh - oh0) * g.OW;
     int32_t* irow = idx + (oh - oh0) * g.OW;
@@ -121,12 +133,22 @@ void RowsNCHW(const PoolGeom& g, const T* in, int64_t row0, T* out, int32_t* idx
     int64_t ow = 0;
     if (SW > 0 && ih0 < ih1) {
       for (; ow < owa; ++ow) Point(g, in, row0, 1, oh, ow, orow + ow, irow + ow);
-      for (; ow + N <= owb; ow += N) {
+      // Outputs are pure functions of the input, so the last vector may
+      // overlap the previous one instead of leaving a scalar tail.
+      auto vec = [&](int64_t ow) {
         const int64_t ws = ow * g.sw - g.pw;
         VF mv = hn::Set(df, -std::numeric_limits<float>::infinity());
         auto mi = hn::Add(hn::Set(di, static_cast<int32_t>(ih0 * g.W + ws)), lane_step);
         for (int64_t ih = ih0; ih < ih1; ih += g.dh) {
           const T* row = in + (ih - row0) * g.W;
+          if (pair) {  // 2-wide window, stride 2: one load gives both taps
+            VF even, odd;
+            LoadPair(df, row + ws, even, odd);
+            const auto iv = hn::Add(hn::Set(di, static_cast<int32_t>(ih * g.W + ws)), lane_step);
+            Update(even, iv, mv, mi);
+            Update(odd, hn::Add(iv, hn::Set(di, 1)), mv, mi);
+            continue;
+          }
           for (int64_t k = 0; k < g.kw; ++k) {
             const int64_t iw = ws + k * g.dw;
             const auto iv = hn::Add(hn::Set(di, static_cast<int32_t>(ih * g.W + iw)), lane_step);
@@ -135,6 +157,11 @@ void RowsNCHW(const PoolGeom& g, const T* in, int64_t row0, T* out, int32_t* idx
         }
         StoreF(mv, df, orow + ow);
         hn::StoreU(mi, di, irow + ow);
+      };
+      for (; ow + N <= owb; ow += N) vec(ow);
+      if (ow < owb && owb - owa >= N) {
+        vec(owb - N);
+        ow = owb;
       }
     }
     for (; ow < g.OW; ++ow) Point(g, in, row0, 1, oh, ow, orow + ow, irow + ow);
@@ -156,7 +183,7 @@ void RowsNHWC(const PoolGeom& g, int64_t C, const T* in, int64_t row0, T* out, i
       T* o = out + ((oh - oh0) * g.OW + ow) * C;
       int32_t* ix = idx + ((oh - oh0) * g.OW + ow) * C;
       int64_t c = 0;
-      for (; c + N <= C; c += N) {
+      auto vec = [&](int64_t c) {
         VF mv = hn::Set(df, -std::numeric_limits<float>::infinity());
         auto mi = hn::Set(di, static_cast<int32_t>(ih0 * g.W + iw0));
         for (int64_t ih = ih0; ih < ih1; ih += g.dh)
@@ -165,6 +192,11 @@ void RowsNHWC(const PoolGeom& g, int64_t C, const T* in, int64_t row0, T* out, i
                    hn::Set(di, static_cast<int32_t>(ih * g.W + iw)), mv, mi);
         StoreF(mv, df, o + c);
         hn::StoreU(mi, di, ix + c);
+      };
+      for (; c + N <= C; c += N) vec(c);
+      if (c < C && C >= N) {  // overlapping last vector instead of a scalar tail
+        vec(C - N);
+        c = C;
       }
       for (; c < C; ++c) Point(g, in + c, row0, C, oh, ow, o + c, ix + c);
     }

@@ -10,18 +10,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 HWY_BEFORE_NAMESPACE();
 namespace oomless::ops::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// Element (r, c) is src[r + c*sa] and goes to dst[r*db + c].
-template <class T>
-void Scalar(const T* src, T* dst, int64_t sa, int64_t db, int64_t r0, int64_t r1, int64_t c0,
-            int64_t c1) {
-  for (int64_t r = r0; r < r1; ++r)
-    for (int64_t c = c0; c < c1; ++c) dst[r * db + c] = src[r + c * sa];
-}
 
 #if HWY_TARGET != HWY_SCALAR
 // One L x L micro-tile: load L src rows (fixed c), shuffle, store L dst rows.
@@ -75,26 +68,39 @@ HWY_INLINE void Micro(const uint32_t* s, int64_t sa, uint32_t* d, int64_t db) {
 }
 #endif
 
-// Rows [r0, r1) x all C columns, in cache tiles of ~32 KiB.
+// Rows [r0, r1) x all C columns in 16 KiB tiles. A tile is transposed into a
+// local buffer, then written out one contiguous dst row piece at a time: dst
+// rows a power-of-two apart (NHWC -> NCHW: H*W) map to one cache set, and
+// scattering 16-byte pieces over them would evict each line before it fills.
 template <class T>
 void Rows(const T* src, T* dst, int64_t C, int64_t sa, int64_t db, int64_t r0, int64_t r1) {
-  constexpr int64_t L = 16 / sizeof(T);
+  constexpr int64_t kBuf = 16384 / sizeof(T);
+  HWY_ALIGN T buf[kBuf];
   const int64_t tc = std::min<int64_t>(C, 64);
-  const int64_t tr =
-      std::max<int64_t>(64, (int64_t{16384} / static_cast<int64_t>(sizeof(T)) / tc) / L * L);
+  const int64_t tr = kBuf / tc;  // no dim is 1 after coalescing, so tc >= 2
   for (int64_t rb = r0; rb < r1; rb += tr) {
     const int64_t re = std::min(r1, rb + tr);
     for (int64_t cb = 0; cb < C; cb += tc) {
       const int64_t ce = std::min(C, cb + tc);
+      int64_t cv = cb, rv = rb;
 #if HWY_TARGET != HWY_SCALAR
-      const int64_t cv = cb + (ce - cb) / L * L, rv = rb + (re - rb) / L * L;
+      constexpr int64_t L = 16 / sizeof(T);
+      cv = cb + (ce - cb) / L * L;
+      rv = rb + (re - rb) / L * L;
       for (int64_t c = cb; c < cv; c += L)
-        for (int64_t r = rb; r < rv; r += L) Micro(src + r + c * sa, sa, dst + r * db + c, db);
-      Scalar(src, dst, sa, db, rv, re, cb, cv);
-      Scalar(src, dst, sa, db, rb, re, cv, ce);
-#else
-      Scalar(src, dst, sa, db, rb, re, cb, ce);
+        for (int64_t r = rb; r < rv; r += L)
+          Micro(src + r + c * sa, sa, buf + (r - rb) * tc + (c - cb), tc);
 #endif
+      for (int64_t r = rb; r < re; ++r)  // the tails the micro-tiles left
+        for (int64_t c = (r < rv ? cv : cb); c < ce; ++c)
+          buf[(r - rb) * tc + (c - cb)] = src[r + c * sa];
+      if (cb == 0 && ce == C && db == C) {  // whole dst rows, adjacent: one block
+        std::memcpy(dst + rb * db, buf, static_cast<size_t>((re - rb) * C) * sizeof(T));
+        continue;
+      }
+      for (int64_t r = rb; r < re; ++r)
+        std::memcpy(dst + r * db + cb, buf + (r - rb) * tc,
+                    static_cast<size_t>(ce - cb) * sizeof(T));
     }
   }
 }

@@ -40,14 +40,17 @@ int64_t count_of(const std::vector<Group>& gs) {
 
 struct Plan {
   NormKind kind;
-  double p = 0;      // PowSum exponent
+  double p = 0;  // PowSum exponent
   bool mean = false;
   double finish(double acc, int64_t count) const {
     if (mean) return acc / static_cast<double>(count);
     switch (kind) {
-      case NormKind::SqSum: return std::sqrt(acc);
-      case NormKind::PowSum: return std::pow(acc, 1.0 / p);
-      default: return acc;
+      case NormKind::SqSum:
+        return std::sqrt(acc);
+      case NormKind::PowSum:
+        return std::pow(acc, 1.0 / p);
+      default:
+        return acc;
     }
   }
 };
@@ -55,19 +58,28 @@ struct Plan {
 Plan make_plan(bool mean, double ord) {
   Plan pl;
   pl.mean = mean;
-  if (mean) pl.kind = NormKind::Sum;
-  else if (ord == 2) pl.kind = NormKind::SqSum;
-  else if (ord == 1) pl.kind = NormKind::AbsSum;
-  else if (ord == 0) pl.kind = NormKind::CountNonzero;
-  else if (ord == INFINITY) pl.kind = NormKind::MaxAbs;
-  else if (ord == -INFINITY) pl.kind = NormKind::MinAbs;
-  else pl.kind = NormKind::PowSum, pl.p = ord;
+  if (mean)
+    pl.kind = NormKind::Sum;
+  else if (ord == 2)
+    pl.kind = NormKind::SqSum;
+  else if (ord == 1)
+    pl.kind = NormKind::AbsSum;
+  else if (ord == 0)
+    pl.kind = NormKind::CountNonzero;
+  else if (ord == INFINITY)
+    pl.kind = NormKind::MaxAbs;
+  else if (ord == -INFINITY)
+    pl.kind = NormKind::MinAbs;
+  else
+    pl.kind = NormKind::PowSum, pl.p = ord;
   return pl;
 }
 
 void store(const Tensor& out, int64_t i, double v) {
-  if (out.dtype() == DType::F32) out.data<float>()[i] = static_cast<float>(v);
-  else out.data<uint16_t>()[i] = f32_to_bf16(static_cast<float>(v));
+  if (out.dtype() == DType::F32)
+    out.data<float>()[i] = static_cast<float>(v);
+  else
+    out.data<uint16_t>()[i] = f32_to_bf16(static_cast<float>(v));
 }
 
 }  // namespace
@@ -149,7 +161,8 @@ std::vector<Tensor> exec_reduce(const OpCall& call) {
     for (int64_t it = 0; it < items; ++it) {
       const int64_t b = it % blocks, s = (it / blocks) % runs, j = it / (blocks * runs);
       const int64_t off = offset_of(kept, j) + offset_of(reduced, s) + b * kReduceBlock;
-      part[it] = reduce_block(pl.kind, pl.p, t, px + off * es, std::min(kReduceBlock, L - b * kReduceBlock));
+      part[it] = reduce_block(pl.kind, pl.p, t, px + off * es,
+                              std::min(kReduceBlock, L - b * kReduceBlock));
     }
     for (int64_t j = 0; j < outputs; ++j) {
       double acc = reduce_identity(pl.kind);

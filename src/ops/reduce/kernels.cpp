@@ -12,6 +12,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/reduce/kernels.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// Order matters: foreach_target re-includes this file per target.
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 
@@ -33,8 +34,12 @@ HWY_INLINE VD LoadD(DD dd, const uint16_t* p) {
   const auto bits = hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, p)));
   return hn::PromoteTo(dd, hn::BitCast(df, bits));
 }
-HWY_INLINE double ToD(float v) { return v; }
-HWY_INLINE double ToD(uint16_t v) { return bf16_to_f32(v); }
+HWY_INLINE double ToD(float v) {
+  return v;
+}
+HWY_INLINE double ToD(uint16_t v) {
+  return bf16_to_f32(v);
+}
 
 // Each kind: vector step, scalar step, and the vector combine for lanes.
 struct SumK {
@@ -90,7 +95,7 @@ struct MinAbsK {
 struct CountK {
   static constexpr NormKind kKind = NormKind::CountNonzero;
   HWY_INLINE VD Step(DD dd, VD acc, VD v) const {
-    return hn::Add(acc, hn::IfThenElseZero(hn::Ne(v, hn::Zero(dd)), hn::Set(dd, 1.0)));
+    return hn::Add(acc, hn::IfThenElseZero(hn::Not(hn::Eq(v, hn::Zero(dd))), hn::Set(dd, 1.0)));
   }
   HWY_INLINE double F(double x) const { return x != 0 ? 1.0 : 0.0; }
 };
@@ -132,20 +137,28 @@ void Accumulate(const K& k, const T* x, int64_t n, double* acc) {
   const DD dd;
   const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
   int64_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(k.Step(dd, hn::LoadU(dd, acc + i), LoadD(dd, x + i)), dd, acc + i);
+  for (; i + N <= n; i += N)
+    hn::StoreU(k.Step(dd, hn::LoadU(dd, acc + i), LoadD(dd, x + i)), dd, acc + i);
   for (; i < n; ++i) acc[i] = reduce_combine(K::kKind, acc[i], k.F(ToD(x[i])));
 }
 
 template <class F>
 HWY_INLINE auto WithKind(NormKind kind, double p, const F& f) {
   switch (kind) {
-    case NormKind::Sum: return f(SumK{});
-    case NormKind::AbsSum: return f(AbsSumK{});
-    case NormKind::SqSum: return f(SqSumK{});
-    case NormKind::PowSum: return f(PowSumK{p});
-    case NormKind::MaxAbs: return f(MaxAbsK{});
-    case NormKind::MinAbs: return f(MinAbsK{});
-    case NormKind::CountNonzero: break;
+    case NormKind::Sum:
+      return f(SumK{});
+    case NormKind::AbsSum:
+      return f(AbsSumK{});
+    case NormKind::SqSum:
+      return f(SqSumK{});
+    case NormKind::PowSum:
+      return f(PowSumK{p});
+    case NormKind::MaxAbs:
+      return f(MaxAbsK{});
+    case NormKind::MinAbs:
+      return f(MinAbsK{});
+    case NormKind::CountNonzero:
+      break;
   }
   return f(CountK{});
 }

@@ -10,9 +10,10 @@
 // by the input's storage (held weakly, so a dead storage can never alias a new one),
 // view and channel: 1000 sampled elements of a 1x3x2176x3840 input need 3 passes.
 //
-// Error bound of the f32 computation (u = 2^-24, M elements per channel):
-//   e_mean = gamma_M * sum|x| / M + 2u|mean|      (training; 0 in eval)
-//   rel(var + eps) = (gamma_{M+3} var + e_mean^2 + 2u (var + eps)) / (var + eps)
+// Error bound of the f32 computation (u = 2^-24, M elements per channel, g_M =
+// sum_gamma(M), an M-term f32 sum recursive within blocks of <= 4096; detail.hpp):
+//   e_mean = g_M * sum|x| / M + 2u|mean|      (training; 0 in eval)
+//   rel(var + eps) = ((g_M + 3u) var + e_mean^2 + 2u (var + eps)) / (var + eps)
 //   rel(invstd) = rel(var + eps) / 2 + 2u          (sqrt and reciprocal)
 //   out: |w| invstd e_mean + |w| |x - mean| invstd (rel(invstd) + 2u)
 //        + 2u |w| invstd (|x| + |mean|) + 2u|b| + u|ref|
@@ -71,8 +72,7 @@ Stats compute_stats(const Tensor& x, int64_t cdim, int64_t c) {
     if (d != cdim) dims.push_back(d);
   Stats s;
   Sum sum, sum_abs;
-  for_each_in(x, base, dims, [&](int64_t off) {
-    const double v = load(x, off);
+  for_each_value(x, base, dims, [&](double v) {
     sum.add(v);
     sum_abs.add(std::fabs(v));
     s.m += 1;
@@ -80,8 +80,8 @@ Stats compute_stats(const Tensor& x, int64_t cdim, int64_t c) {
   s.mean = sum.value() / s.m;
   s.sum_abs = sum_abs.value();
   Sum sq;
-  for_each_in(x, base, dims, [&](int64_t off) {
-    const double d = load(x, off) - s.mean;
+  for_each_value(x, base, dims, [&](double v) {
+    const double d = v - s.mean;
     sq.add(d * d);
   });
   s.var = sq.value() / s.m;
@@ -129,7 +129,7 @@ Element element(const OpCall& call, size_t output, const Index& idx) {
     e.mean = s.mean;
     e.var = s.var;
     e.m = s.m;
-    e.e_mean = gamma(s.m) * s.sum_abs / s.m + 2 * kU * std::fabs(s.mean);
+    e.e_mean = sum_gamma(s.m) * s.sum_abs / s.m + 2 * kU * std::fabs(s.mean);
   } else {
     if (output != 0) bad(call, "save_mean and save_invstd are empty in eval");
     if (!has_input(call, 3) || !has_input(call, 4))
@@ -163,7 +163,7 @@ Bound batch_norm_bound(const OpCall& call, const Shapes&, size_t output, const I
   const Element e = element(call, output, idx);
   const double ve = e.var + e.eps;
   const double rel_ve =
-      e.training ? (gamma(e.m + 3) * e.var + e.e_mean * e.e_mean) / ve + 2 * kU : 2 * kU;
+      e.training ? ((sum_gamma(e.m) + 3 * kU) * e.var + e.e_mean * e.e_mean) / ve + 2 * kU : 2 * kU;
   const double rel_invstd = rel_ve / 2 + 2 * kU;
   if (output == 1) return error_bound(e.e_mean);
   if (output == 2) return error_bound(rel_invstd * e.invstd);

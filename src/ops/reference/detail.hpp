@@ -1,6 +1,7 @@
 // Internals of the reference (ops/reference/reference.hpp): element access, exact
 // summation, error-bound helpers and the per-family entry points.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -23,6 +24,17 @@ inline constexpr double kU = 0x1p-24;
 inline double gamma(double n) {
   const double nu = n * kU;
   return nu < 0.5 ? nu / (1.0 - nu) : 2.0 * nu;
+}
+
+// The bound of an f32 sum of n terms as kernels must compute long sums: recursively
+// within blocks of at most kSumBlock terms, then over the block partials, i.e.
+// gamma_{min(n, kSumBlock + ceil(n / kSumBlock))}. Any order of a short sum, SIMD
+// lanes over blocks, pairwise sums and double accumulation all stay within it; a
+// naive running f32 sum over millions of terms may not, rightly (the plain gamma_n
+// would pass anything once n u >= 1/2, i.e. for n >= 2^23).
+inline constexpr double kSumBlock = 4096;
+inline double sum_gamma(double n) {
+  return gamma(std::min(n, kSumBlock + std::ceil(n / kSumBlock)));
 }
 
 // What a family says about the error of the f32 computation of one element.
@@ -57,6 +69,7 @@ struct Sum {
 double load(const Tensor& t, int64_t offset);
 // The element at multi-index `idx` (rank of t) of a strided view.
 double at(const Tensor& t, const Index& idx);
+// Offset in elements of multi-index `idx` from t.raw() (no bounds check).
 int64_t offset_of(const Tensor& t, const Index& idx);
 
 // Calls f(offset) for every element of the sub-block of `t` that varies along `dims`
@@ -86,6 +99,49 @@ void for_each_in(const Tensor& t, const Index& base, const std::vector<int64_t>&
       ctr[k] = 0;
     }
   }
+}
+
+namespace detail {
+
+template <class T, class Conv, class F>
+void visit_typed(const Tensor& t, const Index& base, const std::vector<int64_t>& dims, Conv conv,
+                 F& f) {
+  const T* p = static_cast<const T*>(t.raw());
+  if (dims.empty()) {
+    f(conv(p[offset_of(t, base)]));
+    return;
+  }
+  const int64_t last = dims.back(), n = t.shape()[last], step = t.strides()[last];
+  const std::vector<int64_t> outer(dims.begin(), dims.end() - 1);
+  for_each_in(t, base, outer, [&](int64_t off) {
+    off -= base[last] * step;
+    for (int64_t q = 0; q < n; ++q) f(conv(p[off + q * step]));
+  });
+}
+
+}  // namespace detail
+
+// Calls f(value) for the same elements and in the same order as for_each_in, reading
+// the dtype once (the innermost dim is a plain strided loop).
+template <class F>
+void for_each_value(const Tensor& t, const Index& base, const std::vector<int64_t>& dims, F&& f) {
+  switch (t.dtype()) {
+    case DType::F32:
+      return detail::visit_typed<float>(
+          t, base, dims, [](float v) { return double{v}; }, f);
+    case DType::BF16:
+      return detail::visit_typed<uint16_t>(
+          t, base, dims, [](uint16_t b) { return double{bf16_to_f32(b)}; }, f);
+    case DType::I32:
+      return detail::visit_typed<int32_t>(
+          t, base, dims, [](int32_t v) { return double(v); }, f);
+    case DType::U32:
+      return detail::visit_typed<uint32_t>(
+          t, base, dims, [](uint32_t v) { return double(v); }, f);
+    case DType::BFP8_B:
+      break;
+  }
+  for_each_in(t, base, dims, [&](int64_t off) { f(load(t, off)); });  // load reports the dtype
 }
 
 // The input tensor `i` of the call; fails naming the op when it is missing.

@@ -6,8 +6,9 @@
 //                        input does not propagate) + alpha * (mat1 @ mat2)[i,j] (skipped
 //                        when alpha == 0, BLAS semantics as the kernel documents)
 //   linear out[...,j]  = sum_p x[...,p] w[j,p] (+ bias broadcast to the output)
-// Error bound of the f32 computation (u = 2^-24, K the inner length): gamma_K sum|a b|
-// for the dot in any order, blocking or FMA use, times |alpha|; + 2u|alpha dot| (alpha
+// Error bound of the f32 computation (u = 2^-24, K the inner length): sum_gamma(K)
+// sum|a b| (gamma_K for K <= 4096: any order, blocking or FMA use; longer dots blocked
+// along K as GEMMs do, detail.hpp), times |alpha|; + 2u|alpha dot| (alpha
 // held as float, one product) + 2u|beta input| + u|ref| for the epilogue's add.
 #include <cmath>
 
@@ -107,7 +108,7 @@ double matmul_at(const OpCall& call, const Shapes&, size_t output, const Index& 
 Bound matmul_bound(const OpCall& call, const Shapes&, size_t, const Index& idx, double ref) {
   const Parts p = parts(call, idx);
   const double a = std::fabs(p.alpha);
-  double e = a * gamma(p.dot.k) * p.dot.sum_abs;
+  double e = a * sum_gamma(p.dot.k) * p.dot.sum_abs;
   if (p.alpha != 1) e += 2 * kU * a * std::fabs(p.dot.value);
   if (p.has_extra) e += 2 * kU * std::fabs(p.extra) + kU * std::fabs(ref);
   return error_bound(e);

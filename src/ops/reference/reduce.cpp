@@ -1,15 +1,15 @@
 // Reference of mean(dim, keepdim) and linalg_vector_norm(ord, dim, keepdim): one pass
 // over the element's reduced slice with a compensated double sum.
 //
-// Error bounds of the f32 computation (u = 2^-24, N the slice length, gamma_n = nu/(1-nu)
-// the bound of an n-term sum in any order or blocking):
-//  - mean: gamma_N * sum|x| / N + 2u|ref| (the sum, then the scaling by 1/N).
-//  - norm ord 2: (gamma_{N+3} / 2 + 2u) * ref (squares and sum of positive terms, halved
+// Error bounds of the f32 computation (u = 2^-24, N the slice length, g_N = sum_gamma(N)
+// the bound of an N-term f32 sum, recursive within blocks of <= 4096; detail.hpp):
+//  - mean: g_N * sum|x| / N + 2u|ref| (the sum, then the scaling by 1/N).
+//  - norm ord 2: ((g_N + 3u) / 2 + 2u) * ref (squares and sum of positive terms, halved
 //    by the sqrt; a rescaling by the max is allowed).
-//  - norm ord 1: gamma_N * ref.
+//  - norm ord 1: g_N * ref.
 //  - norm ord inf, -inf, 0: exact (max |x|, min |x|, a count).
 //  - other p: |x|^p = exp(p log|x|) has relative error u(16 + |p log|x||), the sum
-//    gamma_N; the final ^(1/p) divides that by |p| and adds u(16 + |log S / p|).
+//    g_N; the final ^(1/p) divides that by |p| and adds u(16 + |log S / p|).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -58,7 +58,7 @@ Slice slice_of(const OpCall& call, const Index& out_idx) {
 
 template <class F>
 void each(const Slice& s, F&& f) {
-  for_each_in(*s.x, s.base, s.dims, [&](int64_t off) { f(load(*s.x, off)); });
+  for_each_value(*s.x, s.base, s.dims, f);
 }
 
 double sum_abs(const Slice& s) {
@@ -105,7 +105,7 @@ double norm_p_bound(const Slice& s, double ord, double ref) {
   });
   const double p = std::fabs(ord);
   const double log_sum = sum.value() > 0 ? std::fabs(std::log(sum.value())) : 0;
-  const double rel_sum = gamma(s.n) + kU * (16 + p * log_max);
+  const double rel_sum = sum_gamma(s.n) + kU * (16 + p * log_max);
   return (rel_sum / p + kU * (16 + log_sum / p)) * std::fabs(ref);
 }
 
@@ -126,11 +126,11 @@ Bound reduce_bound(const OpCall& call, const Shapes&, size_t, const Index& idx, 
   const Slice s = slice_of(call, idx);
   const double r = std::fabs(ref);
   if (static_cast<ReduceOp>(call.op.variant) == ReduceOp::Mean)
-    return error_bound(s.n > 0 ? gamma(s.n) * sum_abs(s) / s.n + 2 * kU * r : 0);
+    return error_bound(s.n > 0 ? sum_gamma(s.n) * sum_abs(s) / s.n + 2 * kU * r : 0);
   const double ord = call.args.get_float("ord");
   if (std::isinf(ord) || ord == 0) return exact_bound();
-  if (ord == 1) return error_bound(gamma(s.n) * r);
-  if (ord == 2) return error_bound((gamma(s.n + 3) / 2 + 2 * kU) * r);
+  if (ord == 1) return error_bound(sum_gamma(s.n) * r);
+  if (ord == 2) return error_bound(((sum_gamma(s.n) + 3 * kU) / 2 + 2 * kU) * r);
   return error_bound(norm_p_bound(s, ord, ref));
 }
 

@@ -26,7 +26,8 @@
 //    caller should also check that values[j] == input[indices[j]] (topk copies values).
 //  - dropout: the mask is random, so output 0 is checked with reference_dropout_ok (out
 //    is either x / (1 - p) or 0, consistent with the produced mask when the caller has
-//    it). reference_at gives the kept value for output 0 and 1 for the mask.
+//    it). reference_at gives the kept value for output 0 and 1 for the mask (both 0
+//    when p == 1, where everything is dropped).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -55,6 +56,10 @@ double reference_at(const OpCall& call, const std::vector<Shape>& output_shapes,
 //    f32: the final rounding) plus an a-priori bound of the f32 arithmetic's error for
 //    that op and element (see the family files), plus a flush-to-zero allowance of
 //    the smallest normal 2^-126 (scaled by the bound) for results in the subnormal range.
+//    Sums (softmax, mean, norms, batch-norm statistics, dot products) are bounded as f32
+//    sums done recursively within blocks of at most 4096 terms (detail.hpp sum_gamma):
+//    kernels accumulating long sums must be at least that accurate (blocked, SIMD
+//    lanes over blocks, pairwise, or in double).
 double reference_tolerance(const OpCall& call, const std::vector<Shape>& output_shapes,
                            size_t output, const std::vector<int64_t>& index, double ref,
                            DType dtype);

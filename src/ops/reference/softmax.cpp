@@ -3,9 +3,10 @@
 //
 // Error bound of the f32 computation, relative to y_j (u = 2^-24): x_j - m is rounded
 // (relative error u|x_j - m| after the exp), likewise every term of the sum (at most
-// the exp-weighted mean w of |x_i - m|); the sum of n positive terms gamma_n; the exp
+// the exp-weighted mean w of |x_i - m|); the sum of n positive terms sum_gamma(n)
+// (detail.hpp: recursive within blocks of <= 4096 terms); the exp
 // itself and the division/reciprocal a few ulps (8u + 2u):
-//   |err| <= (u(|x_j - m| + w + 10) + gamma_n) * |y_j|.
+//   |err| <= (u(|x_j - m| + w + 10) + sum_gamma(n)) * |y_j|.
 #include <cmath>
 #include <limits>
 
@@ -36,8 +37,7 @@ Row row_of(const OpCall& call, const Index& idx) {
 double row_max(const Row& r) {
   double m = -std::numeric_limits<double>::infinity();
   bool nan = false;
-  for_each_in(*r.x, r.base, r.dims, [&](int64_t off) {
-    const double v = load(*r.x, off);
+  for_each_value(*r.x, r.base, r.dims, [&](double v) {
     nan |= std::isnan(v);
     if (v > m) m = v;
   });
@@ -51,7 +51,7 @@ double softmax_at(const OpCall& call, const Shapes&, size_t output, const Index&
   const Row r = row_of(call, idx);
   const double m = row_max(r);
   Sum sum;
-  for_each_in(*r.x, r.base, r.dims, [&](int64_t off) { sum.add(std::exp(load(*r.x, off) - m)); });
+  for_each_value(*r.x, r.base, r.dims, [&](double v) { sum.add(std::exp(v - m)); });
   return std::exp(at(*r.x, idx) - m) / sum.value();
 }
 
@@ -59,15 +59,15 @@ Bound softmax_bound(const OpCall& call, const Shapes&, size_t, const Index& idx,
   const Row r = row_of(call, idx);
   const double m = row_max(r);
   Sum weights, weighted;
-  for_each_in(*r.x, r.base, r.dims, [&](int64_t off) {
-    const double d = load(*r.x, off) - m;
+  for_each_value(*r.x, r.base, r.dims, [&](double v) {
+    const double d = v - m;
     const double e = std::exp(d);
     weights.add(e);
     if (e > 0) weighted.add(e * std::fabs(d));  // exp(-inf) terms weigh nothing
   });
   const double w = weights.value() > 0 ? weighted.value() / weights.value() : 0;
   const double dj = std::fabs(at(*r.x, idx) - m);
-  const double rel = kU * (dj + w + 10) + gamma(static_cast<double>(r.n));
+  const double rel = kU * (dj + w + 10) + sum_gamma(static_cast<double>(r.n));
   return error_bound(rel * std::fabs(ref));
 }
 

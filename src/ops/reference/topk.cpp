@@ -47,8 +47,8 @@ bool before(double a, double b, bool largest) {
 // The j-th item of the row in result order (ties by position).
 Item select(const Row& r, int64_t j) {
   std::vector<Item> items;
-  for_each_in(*r.x, r.base, r.dims, [&](int64_t off) {
-    items.push_back({load(*r.x, off), static_cast<int64_t>(items.size())});
+  for_each_value(*r.x, r.base, r.dims, [&](double v) {
+    items.push_back({v, static_cast<int64_t>(items.size())});
   });
   if (j >= static_cast<int64_t>(items.size())) return {std::nan(""), -1};
   auto order = [&](const Item& a, const Item& b) {

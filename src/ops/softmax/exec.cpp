@@ -40,9 +40,12 @@ std::vector<Tensor> exec_softmax(const OpCall& call) {
   g.outer = g.len = g.inner = 1;
   for (int64_t d = 0; d < in.rank(); ++d) {
     const int64_t s = in.shape()[d];
-    if (d < dim) g.outer *= s;
-    else if (d == dim) g.len = s;
-    else g.inner *= s;
+    if (d < dim)
+      g.outer *= s;
+    else if (d == dim)
+      g.len = s;
+    else
+      g.inner *= s;
   }
   g.len_stride = g.inner;
   g.outer_stride = g.len * g.inner;

@@ -13,6 +13,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/softmax/kernels.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// Order matters: foreach_target re-includes this file per target.
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "ops/unary/simd_io-inl.h"
@@ -24,8 +25,36 @@ namespace {
 using DF = hn::ScalableTag<float>;
 using VF = hn::VFromD<DF>;
 
-HWY_INLINE float ToF(float v) { return v; }
-HWY_INLINE float ToF(uint16_t v) { return bf16_to_f32(v); }
+HWY_INLINE float ToF(float v) {
+  return v;
+}
+HWY_INLINE float ToF(uint16_t v) {
+  return bf16_to_f32(v);
+}
+
+// exp(x) for x <= 0 (softmax's x - max), ~30% fewer ops than hn::Exp: one
+// rounding trick for q, Cody-Waite reduction, Highway's f32 polynomial, and
+// 2^q written straight into the exponent. Results below 2^-126 (x < -87.34)
+// flush to 0 (< 1.2e-38 absolute; torch would give a subnormal); -inf -> 0.
+template <class D, class V>
+HWY_INLINE V ExpNonPos(D d, V x) {
+  const hn::RebindToSigned<D> di;
+  const V kMin = hn::Set(d, -87.3365448f);  // ln(2^-126)
+  const V xc = hn::Max(x, kMin);
+  const V magic = hn::Set(d, 12582912.f);  // 1.5 * 2^23: adding it rounds to int
+  const V t = hn::MulAdd(xc, hn::Set(d, 1.44269504088896341f), magic);
+  const V q = hn::Sub(t, magic);
+  const auto qi = hn::Sub(hn::BitCast(di, t), hn::BitCast(di, magic));
+  V r = hn::MulAdd(q, hn::Set(d, -0.693145751953125f), xc);  // exact (Cody-Waite)
+  r = hn::MulAdd(q, hn::Set(d, -1.428606765330187045e-6f), r);
+  const V p = hn::impl::Estrin(
+      r, hn::Set(d, 0.5f), hn::Set(d, 0.166666671633720397949219f),
+      hn::Set(d, 0.0416664853692054748535156f), hn::Set(d, 0.00833336077630519866943359f),
+      hn::Set(d, 0.00139304355252534151077271f), hn::Set(d, 0.000198527617612853646278381f));
+  const V er = hn::Add(hn::MulAdd(p, hn::Mul(r, r), r), hn::Set(d, 1.f));
+  const V scale = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(qi, hn::Set(di, 127))));
+  return hn::IfThenZeroElse(hn::Lt(x, kMin), hn::Mul(er, scale));
+}
 
 // Loads up to Lanes elements; missing lanes get `pad`.
 template <class T>
@@ -67,10 +96,10 @@ SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch) {
   VF s0 = hn::Zero(df), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    const VF e0 = hn::Exp(df, hn::Sub(LoadF(df, x + i), vm));
-    const VF e1 = hn::Exp(df, hn::Sub(LoadF(df, x + i + N), vm));
-    const VF e2 = hn::Exp(df, hn::Sub(LoadF(df, x + i + 2 * N), vm));
-    const VF e3 = hn::Exp(df, hn::Sub(LoadF(df, x + i + 3 * N), vm));
+    const VF e0 = ExpNonPos(df, hn::Sub(LoadF(df, x + i), vm));
+    const VF e1 = ExpNonPos(df, hn::Sub(LoadF(df, x + i + N), vm));
+    const VF e2 = ExpNonPos(df, hn::Sub(LoadF(df, x + i + 2 * N), vm));
+    const VF e3 = ExpNonPos(df, hn::Sub(LoadF(df, x + i + 3 * N), vm));
     if (scratch) {
       hn::StoreU(e0, df, scratch + i);
       hn::StoreU(e1, df, scratch + i + N);
@@ -84,7 +113,7 @@ SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch) {
   }
   for (; i < n; i += N) {
     const int64_t cnt = std::min(N, n - i);
-    const VF e = hn::Exp(df, hn::Sub(LoadPadded(df, x + i, cnt, -INFINITY), vm));
+    const VF e = ExpNonPos(df, hn::Sub(LoadPadded(df, x + i, cnt, -INFINITY), vm));
     if (scratch) StorePartial(df, e, scratch + i, cnt);
     s0 = hn::Add(s0, e);
   }
@@ -110,7 +139,7 @@ struct ExpScale {
   float max, inv;
   template <class D, class V>
   HWY_INLINE V operator()(D d, V x) const {
-    return hn::Mul(hn::Exp(d, hn::Sub(x, hn::Set(d, max))), hn::Set(d, inv));
+    return hn::Mul(ExpNonPos(d, hn::Sub(x, hn::Set(d, max))), hn::Set(d, inv));
   }
 };
 struct FillNaN {
@@ -120,7 +149,9 @@ struct FillNaN {
   }
 };
 
-HWY_INLINE bool Bad(const SoftmaxStats& st) { return st.nan || !std::isfinite(st.max); }
+HWY_INLINE bool Bad(const SoftmaxStats& st) {
+  return st.nan || !std::isfinite(st.max);
+}
 
 template <class TI, class TO>
 void RowApply(const TI* x, TO* out, int64_t len, const SoftmaxStats& st) {
@@ -150,11 +181,11 @@ void InnerLanes(const TI* x, TO* out, int64_t len, int64_t ls, int64_t count) {
   }
   VF s = hn::Zero(df);
   for (int64_t k = 0; k < len; ++k)
-    s = hn::Add(s, hn::Exp(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m)));
+    s = hn::Add(s, ExpNonPos(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m)));
   const VF inv = hn::Div(hn::Set(df, 1.f), s);
   const auto bad = hn::Or(nanm, hn::Eq(hn::Abs(m), hn::Set(df, INFINITY)));
   for (int64_t k = 0; k < len; ++k) {
-    const VF e = hn::Exp(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m));
+    const VF e = ExpNonPos(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m));
     StorePartial(df, hn::IfThenElse(bad, hn::Set(df, NAN), hn::Mul(e, inv)), out + k * ls, count);
   }
 }
@@ -191,8 +222,7 @@ SoftmaxStats SoftmaxRowStats(int bf16, const void* x, int64_t len, const Softmax
 }
 
 void SoftmaxRowApply(int combo, const void* x, void* out, int64_t len, const SoftmaxStats& st) {
-  if (combo == 0)
-    return RowApply(static_cast<const float*>(x), static_cast<float*>(out), len, st);
+  if (combo == 0) return RowApply(static_cast<const float*>(x), static_cast<float*>(out), len, st);
   if (combo == 1)
     return RowApply(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(out), len, st);
   RowApply(static_cast<const uint16_t*>(x), static_cast<float*>(out), len, st);

@@ -1,5 +1,6 @@
 // topk rows: gather a row as (value, index) pairs, then select with torch's
-// comparators (partial_sort for small k, nth_element otherwise).
+// comparators: an insertion buffer for k <= 16, partial_sort while k is
+// small next to n, nth_element (+ sort) otherwise.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -28,6 +29,37 @@ void store(float v, T* p) {
     *p = v;
 }
 
+// Small k: one pass keeping the best k in a sorted buffer; most elements cost
+// one compare against the current k-th. Strictly-better inserts keep the first
+// of equal values, and the result is always sorted.
+template <class T, class Cmp>
+void rows_small_k(const TopKGeom& g, const T* in, T* vals, int32_t* idx, int64_t r0, int64_t r1,
+                  Cmp cmp) {
+  std::vector<Item> best(static_cast<size_t>(g.k) + 1);
+  const int64_t n = g.n, k = g.k, inner = g.inner;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = r / inner, i = r % inner;
+    const T* src = in + o * n * inner + i;
+    int64_t have = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const Item x{load(src + j * inner), static_cast<int32_t>(j)};
+      if (have == k && !cmp(x, best[k - 1])) continue;
+      int64_t at = have < k ? have++ : k - 1;
+      while (at > 0 && cmp(x, best[at - 1])) {
+        best[at] = best[at - 1];
+        --at;
+      }
+      best[at] = x;
+    }
+    T* vo = vals + o * k * inner + i;
+    int32_t* io = idx + o * k * inner + i;
+    for (int64_t j = 0; j < k; ++j) {
+      store(best[j].first, vo + j * inner);
+      io[j * inner] = best[j].second;
+    }
+  }
+}
+
 template <class T, class Cmp>
 void rows(const TopKGeom& g, const T* in, T* vals, int32_t* idx, int64_t r0, int64_t r1, Cmp cmp) {
   std::vector<Item> row(static_cast<size_t>(g.n));
@@ -54,12 +86,18 @@ void rows(const TopKGeom& g, const T* in, T* vals, int32_t* idx, int64_t r0, int
 template <class T>
 void dispatch(const TopKGeom& g, const T* in, T* vals, int32_t* idx, int64_t r0, int64_t r1) {
   if (g.k == 0 || r0 >= r1) return;
+  auto go = [&](auto cmp) {
+    if (g.k <= 16)
+      rows_small_k(g, in, vals, idx, r0, r1, cmp);
+    else
+      rows(g, in, vals, idx, r0, r1, cmp);
+  };
   if (g.largest)
-    rows(g, in, vals, idx, r0, r1, [](const Item& a, const Item& b) {
+    go([](const Item& a, const Item& b) {
       return (std::isnan(a.first) && !std::isnan(b.first)) || a.first > b.first;
     });
   else
-    rows(g, in, vals, idx, r0, r1, [](const Item& a, const Item& b) {
+    go([](const Item& a, const Item& b) {
       return (!std::isnan(a.first) && std::isnan(b.first)) || a.first < b.first;
     });
 }

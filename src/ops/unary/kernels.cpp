@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "hwy/cache_control.h"
 
 // SSSE3/SSE4 add build time but no machine of interest lacks AVX2.
 #ifndef HWY_DISABLED_TARGETS
@@ -84,8 +85,8 @@ struct Softplus {
   template <class D, class V>
   HWY_INLINE V operator()(D d, V x) const {
     const V bx = hn::Mul(x, hn::Set(d, beta));
-    const V soft = hn::Add(hn::Max(bx, hn::Zero(d)),
-                           hn::Log1p(d, hn::Exp(d, hn::Neg(hn::Abs(bx)))));
+    const V soft =
+        hn::Add(hn::Max(bx, hn::Zero(d)), hn::Log1p(d, hn::Exp(d, hn::Neg(hn::Abs(bx)))));
     const V r = hn::Div(soft, hn::Set(d, beta));
     return KeepNaN(d, x, hn::IfThenElse(hn::Gt(bx, hn::Set(d, threshold)), x, r));
   }
@@ -147,8 +148,8 @@ struct GeluTanh {
   HWY_INLINE V operator()(D d, V x) const {
     // 0.5 x (1 + tanh u) = x / (1 + exp(-2u)): no cancellation for x << 0.
     const V x3 = hn::Mul(hn::Mul(x, x), x);
-    const V u = hn::Mul(hn::Set(d, 0.7978845608028654f),
-                        hn::Add(x, hn::Mul(hn::Set(d, 0.044715f), x3)));
+    const V u =
+        hn::Mul(hn::Set(d, 0.7978845608028654f), hn::Add(x, hn::Mul(hn::Set(d, 0.044715f), x3)));
     const V r = hn::Div(x, hn::Add(hn::Set(d, 1.f), ExpNeg(d, hn::Add(u, u))));
     return KeepNaN(d, x, r);
   }
@@ -166,34 +167,46 @@ struct Log {
   }
 };
 
-template <class T>
+template <bool kStream, class T>
 void UnaryT(int op, const UnaryParams& p, const T* in, T* out, int64_t n) {
   switch (static_cast<UnaryOp>(op)) {
-    case UnaryOp::Relu: return MapF32(in, out, n, Relu{});
-    case UnaryOp::Sigmoid: return MapF32(in, out, n, Sigmoid{});
+    case UnaryOp::Relu:
+      return MapF32<kStream>(in, out, n, Relu{});
+    case UnaryOp::Sigmoid:
+      return MapF32<kStream>(in, out, n, Sigmoid{});
     case UnaryOp::Silu:
-    case UnaryOp::SiluInplace: return MapF32(in, out, n, Silu{});
-    case UnaryOp::Tanh: return MapF32(in, out, n, Tanh{});
-    case UnaryOp::Mish: return MapF32(in, out, n, Mish{});
-    case UnaryOp::Softplus: return MapF32(in, out, n, Softplus{p.a, p.b});
+    case UnaryOp::SiluInplace:
+      return MapF32<kStream>(in, out, n, Silu{});
+    case UnaryOp::Tanh:
+      return MapF32<kStream>(in, out, n, Tanh{});
+    case UnaryOp::Mish:
+      return MapF32<kStream>(in, out, n, Mish{});
+    case UnaryOp::Softplus:
+      return MapF32<kStream>(in, out, n, Softplus{p.a, p.b});
     case UnaryOp::Hardtanh:
     case UnaryOp::Clamp:
-    case UnaryOp::ClampMin: return MapF32(in, out, n, Clamp{p.a, p.b, p.has_lo, p.has_hi});
-    case UnaryOp::LeakyRelu: return MapF32(in, out, n, LeakyRelu{p.a});
+    case UnaryOp::ClampMin:
+      return MapF32<kStream>(in, out, n, Clamp{p.a, p.b, p.has_lo, p.has_hi});
+    case UnaryOp::LeakyRelu:
+      return MapF32<kStream>(in, out, n, LeakyRelu{p.a});
     case UnaryOp::Gelu:
-      if (p.gelu_tanh) return MapF32(in, out, n, GeluTanh{});
-      return MapF32(in, out, n, GeluErf{});
-    case UnaryOp::Log: return MapF32(in, out, n, Log{});
+      if (p.gelu_tanh) return MapF32<kStream>(in, out, n, GeluTanh{});
+      return MapF32<kStream>(in, out, n, GeluErf{});
+    case UnaryOp::Log:
+      return MapF32<kStream>(in, out, n, Log{});
   }
 }
 
 }  // namespace
 
-void UnaryF32(int op, const UnaryParams& p, const float* in, float* out, int64_t n) {
-  UnaryT(op, p, in, out, n);
+void UnaryF32(int op, const UnaryParams& p, const float* in, float* out, int64_t n, bool stream) {
+  if (stream) return UnaryT<true>(op, p, in, out, n);
+  UnaryT<false>(op, p, in, out, n);
 }
-void UnaryBF16(int op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n) {
-  UnaryT(op, p, in, out, n);
+void UnaryBF16(int op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n,
+               bool stream) {
+  if (stream) return UnaryT<true>(op, p, in, out, n);
+  UnaryT<false>(op, p, in, out, n);
 }
 
 }  // namespace oomless::ops::HWY_NAMESPACE
@@ -205,26 +218,36 @@ namespace oomless::ops {
 HWY_EXPORT(UnaryF32);
 HWY_EXPORT(UnaryBF16);
 
-void unary_kernel(UnaryOp op, const UnaryParams& p, const float* in, float* out, int64_t n) {
-  if (n > 0) HWY_DYNAMIC_DISPATCH(UnaryF32)(static_cast<int>(op), p, in, out, n);
+void unary_kernel(UnaryOp op, const UnaryParams& p, const float* in, float* out, int64_t n,
+                  bool stream) {
+  if (n <= 0) return;
+  HWY_DYNAMIC_DISPATCH(UnaryF32)(static_cast<int>(op), p, in, out, n, stream);
+  if (stream) hwy::FlushStream();
 }
-void unary_kernel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n) {
-  if (n > 0) HWY_DYNAMIC_DISPATCH(UnaryBF16)(static_cast<int>(op), p, in, out, n);
+void unary_kernel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n,
+                  bool stream) {
+  if (n <= 0) return;
+  HWY_DYNAMIC_DISPATCH(UnaryBF16)(static_cast<int>(op), p, in, out, n, stream);
+  if (stream) hwy::FlushStream();
 }
 
 namespace {
 // 64 KiB of f32 per block: big enough to amortise dispatch, small enough to
 // balance two threads on small tensors.
 constexpr int64_t kBlock = 16384;
+constexpr int64_t kStreamBytes = int64_t{64} << 20;
 
 template <class T>
 void parallel(UnaryOp op, const UnaryParams& p, const T* in, T* out, int64_t n) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   if (blocks <= 1) return unary_kernel(op, p, in, out, n);
+  // Outputs well beyond the last-level cache gain from non-temporal stores
+  // (in place they would evict lines we are about to read: keep normal).
+  const bool stream = in != out && n * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t lo = b * kBlock;
-    unary_kernel(op, p, in + lo, out + lo, std::min(kBlock, n - lo));
+    unary_kernel(op, p, in + lo, out + lo, std::min(kBlock, n - lo), stream);
   }
 }
 }  // namespace
@@ -255,7 +278,9 @@ UnaryParams unary_params(UnaryOp op, const Args& args, std::string_view name) {
       p.b = finite("max_val");
       p.has_lo = p.has_hi = true;
       break;
-    case UnaryOp::LeakyRelu: p.a = finite("negative_slope"); break;
+    case UnaryOp::LeakyRelu:
+      p.a = finite("negative_slope");
+      break;
     case UnaryOp::Gelu: {
       // "approximate=none" parses as None; both mean the exact erf form.
       const std::string a = args.is_none("approximate") ? "none" : args.get_str("approximate");
@@ -277,7 +302,8 @@ UnaryParams unary_params(UnaryOp op, const Args& args, std::string_view name) {
       p.a = static_cast<float>(args.get_float("min"));
       p.has_lo = true;
       break;
-    default: break;
+    default:
+      break;
   }
   return p;
 }

@@ -29,8 +29,8 @@ namespace oomless::ops {
 
 // One op's scalar arguments, resolved and validated once per call.
 struct UnaryParams {
-  float a = 0.f;  // softplus beta, hardtanh/clamp lower bound, leaky slope
-  float b = 0.f;  // softplus threshold, hardtanh/clamp upper bound
+  float a = 0.f;                        // softplus beta, hardtanh/clamp lower bound, leaky slope
+  float b = 0.f;                        // softplus threshold, hardtanh/clamp upper bound
   bool has_lo = false, has_hi = false;  // clamp bounds present
   bool gelu_tanh = false;
 };
@@ -39,12 +39,16 @@ struct UnaryParams {
 UnaryParams unary_params(UnaryOp op, const Args& args, std::string_view name);
 
 // out[i] = op(in[i]) for i < n, serial. `in` may equal `out` (in place).
-void unary_kernel(UnaryOp op, const UnaryParams& p, const float* in, float* out, int64_t n);
-void unary_kernel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n);
+// `stream` writes with non-temporal stores (for outputs much larger than the
+// last-level cache that nobody reads soon); results are identical.
+void unary_kernel(UnaryOp op, const UnaryParams& p, const float* in, float* out, int64_t n,
+                  bool stream = false);
+void unary_kernel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n,
+                  bool stream = false);
 
-// The same over OpenMP threads in fixed blocks (small n stays serial).
+// The same over OpenMP threads in fixed blocks (small n stays serial);
+// streams outputs of 64 MiB and more.
 void unary_parallel(UnaryOp op, const UnaryParams& p, const float* in, float* out, int64_t n);
-void unary_parallel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out,
-                    int64_t n);
+void unary_parallel(UnaryOp op, const UnaryParams& p, const uint16_t* in, uint16_t* out, int64_t n);
 
 }  // namespace oomless::ops

@@ -9,6 +9,7 @@
 #define OOMLESS_OPS_SIMD_IO_INL_H_
 #endif
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -33,13 +34,9 @@ HWY_INLINE hn::VFromD<DF> LoadF(DF df, const uint16_t* p) {
   return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, p))));
 }
 
+// f32 -> bf16 bits, round to nearest even, NaN kept quiet.
 template <class DF>
-HWY_INLINE void StoreF(DF df, hn::VFromD<DF> v, float* p) {
-  hn::StoreU(v, df, p);
-}
-
-template <class DF>
-HWY_INLINE void StoreF(DF /*df*/, hn::VFromD<DF> v, uint16_t* p) {
+HWY_INLINE hn::VFromD<hn::Rebind<uint16_t, DF>> ToBF16(DF /*df*/, hn::VFromD<DF> v) {
   const hn::RebindToUnsigned<DF> du;
   const hn::RebindToSigned<DF> di;
   const hn::Rebind<uint16_t, DF> du16;
@@ -49,16 +46,65 @@ HWY_INLINE void StoreF(DF /*df*/, hn::VFromD<DF> v, uint16_t* p) {
   const auto quiet = hn::ShiftRight<16>(hn::Or(u, hn::Set(du, 0x00400000u)));
   const auto bits = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), quiet, rne);
   // Values are < 2^16, so the saturating i32 -> u16 demotion is exact.
-  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, bits)), du16, p);
+  return hn::DemoteTo(du16, hn::BitCast(di, bits));
+}
+
+template <class DF>
+HWY_INLINE void StoreF(DF df, hn::VFromD<DF> v, float* p) {
+  hn::StoreU(v, df, p);
+}
+template <class DF>
+HWY_INLINE void StoreF(DF df, hn::VFromD<DF> v, uint16_t* p) {
+  hn::StoreU(ToBF16(df, v), hn::Rebind<uint16_t, DF>(), p);
+}
+
+// Non-temporal stores (p aligned to the stored vector): outputs far larger
+// than the caches then skip the read-for-ownership of each line.
+template <class DF>
+HWY_INLINE void StreamF(DF df, hn::VFromD<DF> v, float* p) {
+  hn::Stream(v, df, p);
+}
+template <class DF>
+HWY_INLINE void StreamF(DF df, hn::VFromD<DF> v, uint16_t* p) {
+  hn::Stream(ToBF16(df, v), hn::Rebind<uint16_t, DF>(), p);
+}
+
+// Fewer than Lanes elements through a padded stack vector (zeros in the pad).
+template <class TI, class TO, class F>
+HWY_INLINE void MapPartial(const TI* in, TO* out, int64_t count, const F& f) {
+  const hn::ScalableTag<float> df;
+  TI tin[kMaxLanesF32] = {};
+  TO tout[kMaxLanesF32];
+  std::memcpy(tin, in, static_cast<size_t>(count) * sizeof(TI));
+  StoreF(df, f(df, LoadF(df, tin)), tout);
+  std::memcpy(out, tout, static_cast<size_t>(count) * sizeof(TO));
 }
 
 // out[i] = f(in[i]) for n elements, computing in f32. `in` may equal `out`.
-// The tail goes through a padded stack vector so f always sees whole vectors.
-template <class TI, class TO, class F>
+// f always sees whole vectors and lanes are independent, so an element's
+// result never depends on where a call starts. kStream uses non-temporal
+// stores for the aligned middle (callers fence with hwy::FlushStream()).
+template <bool kStream = false, class TI, class TO, class F>
 HWY_INLINE void MapF32(const TI* in, TO* out, int64_t n, const F& f) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t i = 0;
+  if constexpr (kStream) {
+    const auto addr = reinterpret_cast<uintptr_t>(out);
+    const uintptr_t vbytes = static_cast<uintptr_t>(N) * sizeof(TO);
+    if (addr % sizeof(TO) == 0) {
+      const int64_t head = std::min<int64_t>(
+          n, static_cast<int64_t>((vbytes - addr % vbytes) % vbytes / sizeof(TO)));
+      if (head > 0) MapPartial(in, out, head, f);  // head < N
+      i = head;
+      for (; i + 2 * N <= n; i += 2 * N) {
+        const auto a = f(df, LoadF(df, in + i));
+        const auto b = f(df, LoadF(df, in + i + N));
+        StreamF(df, a, out + i);
+        StreamF(df, b, out + i + N);
+      }
+    }
+  }
   for (; i + 2 * N <= n; i += 2 * N) {
     const auto a = f(df, LoadF(df, in + i));
     const auto b = f(df, LoadF(df, in + i + N));
@@ -66,14 +112,7 @@ HWY_INLINE void MapF32(const TI* in, TO* out, int64_t n, const F& f) {
     StoreF(df, b, out + i + N);
   }
   for (; i + N <= n; i += N) StoreF(df, f(df, LoadF(df, in + i)), out + i);
-  if (i < n) {
-    TI tin[kMaxLanesF32] = {};
-    TO tout[kMaxLanesF32];
-    const size_t rest = static_cast<size_t>(n - i);
-    std::memcpy(tin, in + i, rest * sizeof(TI));
-    StoreF(df, f(df, LoadF(df, tin)), tout);
-    std::memcpy(out + i, tout, rest * sizeof(TO));
-  }
+  if (i < n) MapPartial(in + i, out + i, n - i, f);
 }
 
 }  // namespace oomless::ops::HWY_NAMESPACE
