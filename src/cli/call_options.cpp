@@ -7,9 +7,11 @@ namespace oomless::cli {
 void CallOptions::add_to(CLI::App& app) {
   app.add_option("op", op, "operator: a seed name (add, softmax, maxpool2d, ...) or an aten name")
       ->required();
-  app.add_option("--shape,-s", shapes, "shape of one tensor input as the device sees it, e.g. "
-                                       "1,2176,3840,3 (repeat per input)");
-  app.add_option("--arg,-a", args, "op argument name=value, e.g. dim=-1 or sizes=96,96 (repeatable)");
+  app.add_option("--shape,-s", shapes,
+                 "shape of one tensor input as the device sees it, e.g. "
+                 "1,2176,3840,3 (repeat per input)");
+  app.add_option("--arg,-a", args,
+                 "op argument name=value, e.g. dim=-1 or sizes=96,96 (repeatable)");
   app.add_option("--dtype", dtype, "bf16 | f32 | bfp8 (bfloat8_b, device only)")
       ->capture_default_str();
   app.add_option("--layout", layout, "tile | row_major")->capture_default_str();

@@ -32,7 +32,8 @@ static int run_query(const CallOptions& o) {
   if (!r.cbs.empty()) {
     std::string list;
     for (const auto& cb : r.cbs)
-      list += fmt::format("{}{} {}x{} B", list.empty() ? "" : ", ", cb.name, cb.pages, cb.page_size);
+      list +=
+          fmt::format("{}{} {}x{} B", list.empty() ? "" : ", ", cb.name, cb.pages, cb.page_size);
     fmt::print("  circular buffers per core: {} B ({})\n", r.cb_bytes_per_core, list);
   }
   fmt::print("  peak L1 per core: {} B of {} B; peak DRAM per bank: {} B of {} B\n",
@@ -56,8 +57,9 @@ namespace oomless::cli {
 void add_query(CLI::App& app, Registry& reg, Keep& keep) {
   auto& o = keep.make<CallOptions>();
   CLI::App* sub = app.add_subcommand(
-      "query", "pre-check one op call: replay its device allocations and predict any OOM with "
-               "tt-metal's message (allocates nothing, runs nothing); exit 3 when it does not fit");
+      "query",
+      "pre-check one op call: replay its device allocations and predict any OOM with "
+      "tt-metal's message (allocates nothing, runs nothing); exit 3 when it does not fit");
   o.add_to(*sub);
   reg.push_back({sub, [&o] { return run_query(o); }});
 }

@@ -44,7 +44,8 @@ std::vector<Tensor> load_inputs(plan::CallSpec& call, const RunOptions& o) {
   if (o.inputs.empty()) return exec::make_inputs(call, exec::parse_init(o.init), o.seed);
   bool shapes_given = !call.inputs.empty();
   if (shapes_given && o.inputs.size() != call.inputs.size())
-    fail(name, fmt::format("{} --input files for {} --shape inputs", o.inputs.size(), call.inputs.size()));
+    fail(name, fmt::format("{} --input files for {} --shape inputs", o.inputs.size(),
+                           call.inputs.size()));
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < o.inputs.size(); ++i) {
     Tensor t = read_npy(o.inputs[i]);
@@ -74,12 +75,15 @@ int run_run(const RunOptions& o) {
     plan.check = plan::precheck(call, profile);
     if (!plan.check.fits) {
       if (o.call.json)
-        fmt::print("{}\n", nlohmann::json({{"op", name}, {"policy", o.policy}, {"fits", false},
+        fmt::print("{}\n", nlohmann::json({{"op", name},
+                                           {"policy", o.policy},
+                                           {"fits", false},
                                            {"status", plan::status_name(plan.check.status)},
                                            {"error", plan.check.error}})
                                .dump(2));
       else
-        fmt::print("{} on {} (strict policy): does not fit\n{}\n", name, profile.name, plan.check.error);
+        fmt::print("{} on {} (strict policy): does not fit\n{}\n", name, profile.name,
+                   plan.check.error);
       return 3;
     }
   }
@@ -92,7 +96,8 @@ int run_run(const RunOptions& o) {
     ops::OpCall ref_call{*call.op, before, call.args};
     v = exec::verify_outputs(ref_call, r.outputs, o.verify == "full" ? 0 : o.samples, o.seed);
   }
-  for (size_t i = 0; i < o.outputs.size() && i < r.outputs.size(); ++i) write_npy(o.outputs[i], r.outputs[i]);
+  for (size_t i = 0; i < o.outputs.size() && i < r.outputs.size(); ++i)
+    write_npy(o.outputs[i], r.outputs[i]);
   if (o.call.json) {
     nlohmann::json j = plan::to_json(plan.check, plan.device_call, profile);
     j["op"] = name;
@@ -105,9 +110,9 @@ int run_run(const RunOptions& o) {
     j["peak_l1_total"] = r.peak_l1_per_core * profile.l1_banks;
     j["peak_dram_total"] = r.peak_dram_per_bank * profile.dram_banks;
     j["peak_host_bytes"] = pr.peak_host_bytes;
-    j["verify"] = {{"mode", o.verify}, {"checked", v.checked}, {"failed", v.failed},
-                   {"max_abs_error", v.max_abs_error}, {"ok", v.ok()},
-                   {"first_failure", v.first_failure}};
+    j["verify"] = {{"mode", o.verify},   {"checked", v.checked},
+                   {"failed", v.failed}, {"max_abs_error", v.max_abs_error},
+                   {"ok", v.ok()},       {"first_failure", v.first_failure}};
     fmt::print("{}\n", j.dump(2));
   } else {
     fmt::print("{} on {} ({} policy): {:.3f} s total, {:.3f} s compute\n", name, profile.name,
@@ -117,7 +122,8 @@ int run_run(const RunOptions& o) {
                r.peak_l1_per_core, profile.l1_bank_size(), r.peak_dram_per_bank,
                profile.dram_allocatable());
     for (size_t i = 0; i < r.outputs.size(); ++i)
-      fmt::print("  output {}: {} {}\n", i, shape_str(r.outputs[i].shape()), dtype_name(r.outputs[i].dtype()));
+      fmt::print("  output {}: {} {}\n", i, shape_str(r.outputs[i].shape()),
+                 dtype_name(r.outputs[i].dtype()));
     if (o.verify == "none")
       fmt::print("  verify: skipped\n");
     else
@@ -152,14 +158,16 @@ int run_plan(const CallOptions& o) {
 void add_run(CLI::App& app, Registry& reg, Keep& keep) {
   auto& o = keep.make<RunOptions>();
   CLI::App* sub = app.add_subcommand(
-      "run", "run one op call with its data on the emulated device and verify it against a slow "
-             "exact reference; exit 3 when it does not fit (strict), 4 when verification fails");
+      "run",
+      "run one op call with its data on the emulated device and verify it against a slow "
+      "exact reference; exit 3 when it does not fit (strict), 4 when verification fails");
   o.add_to(*sub);
   reg.push_back({sub, [&o] { return run_run(o); }});
   auto& p = keep.make<CallOptions>();
   CLI::App* plan = app.add_subcommand(
-      "plan", "show the plan the auto policy would choose (placement, chunks, CBs, peaks, traffic) "
-              "without running it");
+      "plan",
+      "show the plan the auto policy would choose (placement, chunks, CBs, peaks, traffic) "
+      "without running it");
   p.add_to(*plan);
   reg.push_back({plan, [&p] { return run_plan(p); }});
 }

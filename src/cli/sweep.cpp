@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "report/aggregate.hpp"
@@ -33,7 +35,15 @@ void print_outcome(const report::SweepRun& run, const std::vector<std::string>& 
     for (auto s : report::kStatuses)
       fmt::print("  {:<22} {:>6}  (seed run {:>5})\n", s, t.count(s), seed.count(s));
   }
-  fmt::print("reports ({} s):\n", fmt::format("{:.1f}", run.meta.seconds));
+  std::vector<const report::CaseResult*> slow;
+  for (const auto& r : run.results) slow.push_back(&r);
+  std::stable_sort(slow.begin(), slow.end(),
+                   [](const auto* x, const auto* y) { return x->seconds > y->seconds; });
+  if (!slow.empty()) fmt::print("slowest cases:\n");
+  for (size_t i = 0; i < slow.size() && i < 3; ++i)
+    fmt::print("  {:.3f} s  {} ({}) {} {}\n", slow[i]->seconds, slow[i]->id, slow[i]->policy,
+               report::shapes_str(slow[i]->shapes), slow[i]->status);
+  fmt::print("reports (sweep took {:.1f} s):\n", run.meta.seconds);
   for (const auto& f : files) fmt::print("  {}\n", f);
 }
 
@@ -42,6 +52,8 @@ int run_sweep_cli(SweepCli& c) {
   if (!c.max_bytes.empty()) c.o.max_bytes = report::parse_size(c.max_bytes, "--max-bytes");
   if (c.no_progress) c.o.progress = false;
   report::SweepRun run = report::run_sweep(c.o);
+  if (run.results.empty())
+    fmt::print(stderr, "warning: no case of {} matches the filters\n", run.meta.suite_file);
   auto files = report::write_reports(c.out, run);
   print_outcome(run, files);
   return 0;

@@ -36,6 +36,8 @@ inline float bf16_to_f32(uint16_t b) {
 }
 
 // Round an f32 to the nearest bf16 value, kept in f32.
-inline float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+inline float round_bf16(float f) {
+  return bf16_to_f32(f32_to_bf16(f));
+}
 
 }  // namespace oomless

@@ -6,7 +6,9 @@
 
 namespace oomless {
 
-std::string_view layout_name(Layout l) { return l == Layout::Tile ? "TILE" : "ROW_MAJOR"; }
+std::string_view layout_name(Layout l) {
+  return l == Layout::Tile ? "TILE" : "ROW_MAJOR";
+}
 
 Layout parse_layout(std::string_view s, std::string_view op) {
   if (s == "tile" || s == "TILE" || s == "TILE_LAYOUT") return Layout::Tile;

@@ -17,8 +17,12 @@ constexpr int64_t kTileElems = kTileDim * kTileDim;
 std::string_view layout_name(Layout l);  // "ROW_MAJOR" / "TILE"
 Layout parse_layout(std::string_view s, std::string_view op = "layout");
 
-inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-inline int64_t div_up(int64_t v, int64_t m) { return (v + m - 1) / m; }
+inline int64_t round_up(int64_t v, int64_t m) {
+  return (v + m - 1) / m * m;
+}
+inline int64_t div_up(int64_t v, int64_t m) {
+  return (v + m - 1) / m;
+}
 
 // Shape as stored: TILE pads dims -1 and -2 to 32 (rank < 2 counts as [1, W]).
 Shape padded_shape(const Shape& s, Layout l);

@@ -29,9 +29,12 @@ std::string field(const std::string& header, const std::string& key) {
 float half_to_float(uint16_t h) {
   uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
   float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(man), -24);
-  else if (exp == 31) v = man ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  else v = std::ldexp(static_cast<float>(man | 0x400), static_cast<int>(exp) - 25);
+  if (exp == 0)
+    v = std::ldexp(static_cast<float>(man), -24);
+  else if (exp == 31)
+    v = man ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  else
+    v = std::ldexp(static_cast<float>(man | 0x400), static_cast<int>(exp) - 25);
   return sign ? -v : v;
 }
 
@@ -42,7 +45,8 @@ Tensor read_npy(const std::string& path) {
   if (!in) fail("npy", fmt::format("cannot open '{}'", path));
   char magic[8];
   in.read(magic, 8);
-  if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0) fail("npy", fmt::format("'{}' is not a .npy file", path));
+  if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
+    fail("npy", fmt::format("'{}' is not a .npy file", path));
   uint32_t hlen = 0;
   if (magic[6] == 1) {
     uint16_t h16;
@@ -55,7 +59,8 @@ Tensor read_npy(const std::string& path) {
   in.read(header.data(), hlen);
   std::string descr = field(header, "descr"), order = field(header, "fortran_order"),
               shape_txt = field(header, "shape");
-  if (order != "False") fail("npy", fmt::format("'{}': Fortran-order arrays are not supported", path));
+  if (order != "False")
+    fail("npy", fmt::format("'{}': Fortran-order arrays are not supported", path));
   std::string dims = shape_txt.size() >= 2 ? shape_txt.substr(1, shape_txt.size() - 2) : "";
   while (!dims.empty() && (dims.back() == ',' || dims.back() == ' ')) dims.pop_back();
   Shape shape = parse_shape(dims, "npy");
@@ -83,7 +88,8 @@ Tensor read_npy(const std::string& path) {
     auto buf = read_all(descr == "<f2" ? 2 : 8);
     for (int64_t i = 0; i < n; ++i) {
       double v;
-      if (descr == "<f8") std::memcpy(&v, buf.data() + i * 8, 8);
+      if (descr == "<f8")
+        std::memcpy(&v, buf.data() + i * 8, 8);
       else if (descr == "<f2") {
         uint16_t h;
         std::memcpy(&h, buf.data() + i * 2, 2);
@@ -91,14 +97,16 @@ Tensor read_npy(const std::string& path) {
       } else {
         int64_t x;
         std::memcpy(&x, buf.data() + i * 8, 8);
-        if (x < INT32_MIN || x > INT32_MAX) fail("npy", fmt::format("'{}': int64 value {} does not fit int32", path, x));
+        if (x < INT32_MIN || x > INT32_MAX)
+          fail("npy", fmt::format("'{}': int64 value {} does not fit int32", path, x));
         v = static_cast<double>(x);
       }
       t.set(i, v);
     }
     return t;
   }
-  fail("npy", fmt::format("'{}': unsupported dtype '{}' (float32, float64, float16, int32, int64)", path, descr));
+  fail("npy", fmt::format("'{}': unsupported dtype '{}' (float32, float64, float16, int32, int64)",
+                          path, descr));
 }
 
 void write_npy(const std::string& path, const Tensor& t) {
@@ -107,7 +115,8 @@ void write_npy(const std::string& path, const Tensor& t) {
   std::string shape;
   for (int64_t d : c.shape()) shape += std::to_string(d) + ",";
   if (c.rank() > 1) shape.pop_back();
-  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", descr, shape);
+  std::string header =
+      fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", descr, shape);
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';

@@ -25,7 +25,9 @@ Strides contiguous_strides(const Shape& s) {
   return st;
 }
 
-std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ",")); }
+std::string shape_str(const Shape& s) {
+  return fmt::format("[{}]", fmt::join(s, ","));
+}
 
 Shape parse_shape(std::string_view text, std::string_view op) {
   Shape out;

@@ -59,9 +59,13 @@ Tensor Tensor::wrap(std::shared_ptr<Storage> storage, const Shape& shape, const 
   return t;
 }
 
-int64_t Tensor::numel() const { return oomless::numel(shape_); }
+int64_t Tensor::numel() const {
+  return oomless::numel(shape_);
+}
 
-int64_t Tensor::size(int64_t dim) const { return shape_[normalize_dim(dim, rank(), "size")]; }
+int64_t Tensor::size(int64_t dim) const {
+  return shape_[normalize_dim(dim, rank(), "size")];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -74,7 +78,8 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::raw() const {
-  return static_cast<char*>(storage_->data()) + offset_ * static_cast<int64_t>(element_size(dtype_));
+  return static_cast<char*>(storage_->data()) +
+         offset_ * static_cast<int64_t>(element_size(dtype_));
 }
 
 // PyTorch's rule for viewing a strided tensor: each group of input dims that is
@@ -95,7 +100,8 @@ static bool view_strides(const Shape& old_shape, const Strides& old_strides, con
   int64_t tensor_numel = 1, view_numel = 1;
   for (int64_t d = static_cast<int64_t>(old_shape.size()) - 1; d >= 0; --d) {
     tensor_numel *= old_shape[d];
-    if (d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_base_stride)) {
+    if (d == 0 ||
+        (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_base_stride)) {
       while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
         out[view_d] = view_numel * chunk_base_stride;
         view_numel *= shape[view_d];
@@ -118,9 +124,10 @@ Tensor Tensor::view(const Shape& shape, std::string_view op) const {
                          numel(), shape_str(shape_)));
   Strides st;
   if (!view_strides(shape_, strides_, shape, st))
-    fail(op, fmt::format("view size {} is not compatible with input tensor's size {} and stride {}; "
-                         "use reshape or contiguous() first",
-                         shape_str(shape), shape_str(shape_), shape_str(strides_)));
+    fail(op,
+         fmt::format("view size {} is not compatible with input tensor's size {} and stride {}; "
+                     "use reshape or contiguous() first",
+                     shape_str(shape), shape_str(shape_), shape_str(strides_)));
   return wrap(storage_, shape, st, dtype_, offset_);
 }
 
@@ -132,7 +139,8 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims, std::string_view op) co
   std::vector<bool> seen(dims.size(), false);
   for (size_t i = 0; i < dims.size(); ++i) {
     int64_t d = normalize_dim(dims[i], rank(), op);
-    if (seen[d]) fail(op, fmt::format("dim {} appears more than once in dims {}", dims[i], shape_str(dims)));
+    if (seen[d])
+      fail(op, fmt::format("dim {} appears more than once in dims {}", dims[i], shape_str(dims)));
     seen[d] = true;
     s[i] = shape_[d];
     st[i] = strides_[d];
@@ -175,7 +183,8 @@ Tensor Tensor::expand(const Shape& shape, std::string_view op) const {
   for (size_t i = 0; i < shape.size(); ++i) {
     int64_t want = shape[i];
     if (i < lead) {
-      if (want < 0) fail(op, fmt::format("size -1 is not allowed in a leading, new dimension ({})", i));
+      if (want < 0)
+        fail(op, fmt::format("size -1 is not allowed in a leading, new dimension ({})", i));
       s[i] = want;
       continue;
     }
@@ -187,8 +196,9 @@ Tensor Tensor::expand(const Shape& shape, std::string_view op) const {
     } else if (have == 1) {
       s[i] = want;
     } else {
-      fail(op, fmt::format("the expanded size {} must match the existing size {} at dim {} (shape {})",
-                           want, have, i, shape_str(shape_)));
+      fail(op,
+           fmt::format("the expanded size {} must match the existing size {} at dim {} (shape {})",
+                       want, have, i, shape_str(shape_)));
     }
   }
   return wrap(storage_, s, st, dtype_, offset_);
@@ -236,26 +246,42 @@ Tensor Tensor::clone() const {
   return out;
 }
 
-Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::contiguous() const {
+  return is_contiguous() ? *this : clone();
+}
 
 static double load(const void* p, DType t) {
   switch (t) {
-    case DType::F32: return *static_cast<const float*>(p);
-    case DType::BF16: return bf16_to_f32(*static_cast<const uint16_t*>(p));
-    case DType::I32: return *static_cast<const int32_t*>(p);
-    case DType::U32: return *static_cast<const uint32_t*>(p);
-    case DType::BFP8_B: break;
+    case DType::F32:
+      return *static_cast<const float*>(p);
+    case DType::BF16:
+      return bf16_to_f32(*static_cast<const uint16_t*>(p));
+    case DType::I32:
+      return *static_cast<const int32_t*>(p);
+    case DType::U32:
+      return *static_cast<const uint32_t*>(p);
+    case DType::BFP8_B:
+      break;
   }
   throw Error("bfloat8_b host element access");
 }
 
 static void store(void* p, DType t, double v) {
   switch (t) {
-    case DType::F32: *static_cast<float*>(p) = static_cast<float>(v); return;
-    case DType::BF16: *static_cast<uint16_t*>(p) = f32_to_bf16(static_cast<float>(v)); return;
-    case DType::I32: *static_cast<int32_t*>(p) = static_cast<int32_t>(v); return;
-    case DType::U32: *static_cast<uint32_t*>(p) = static_cast<uint32_t>(v); return;
-    case DType::BFP8_B: break;
+    case DType::F32:
+      *static_cast<float*>(p) = static_cast<float>(v);
+      return;
+    case DType::BF16:
+      *static_cast<uint16_t*>(p) = f32_to_bf16(static_cast<float>(v));
+      return;
+    case DType::I32:
+      *static_cast<int32_t*>(p) = static_cast<int32_t>(v);
+      return;
+    case DType::U32:
+      *static_cast<uint32_t*>(p) = static_cast<uint32_t>(v);
+      return;
+    case DType::BFP8_B:
+      break;
   }
   throw Error("bfloat8_b host element access");
 }

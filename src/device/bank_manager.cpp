@@ -23,7 +23,8 @@ std::optional<int64_t> BankManager::allocate(int64_t bytes_per_bank) {
     if (top_down_) {
       // Highest aligned address whose block still fits below the block's end.
       addr = (block_addr + block_size - size) / alignment_ * alignment_;
-      if (addr + size < block_addr + block_size) free_[addr + size] = block_addr + block_size - addr - size;
+      if (addr + size < block_addr + block_size)
+        free_[addr + size] = block_addr + block_size - addr - size;
       if (addr > block_addr) free_[block_addr] = addr - block_addr;
     } else {
       addr = block_addr;

@@ -10,11 +10,11 @@
 namespace oomless::device {
 
 struct BankStats {
-  int64_t bank_size = 0;          // allocatable bytes per bank
-  int64_t allocated = 0;          // bytes per bank in live allocations
-  int64_t free = 0;               // bank_size - allocated
+  int64_t bank_size = 0;  // allocatable bytes per bank
+  int64_t allocated = 0;  // bytes per bank in live allocations
+  int64_t free = 0;       // bank_size - allocated
   int64_t largest_free_block = 0;
-  int64_t peak_allocated = 0;     // high-water mark of `allocated`
+  int64_t peak_allocated = 0;  // high-water mark of `allocated`
   int64_t num_allocations = 0;
 };
 

@@ -7,7 +7,9 @@
 
 namespace oomless::device {
 
-std::string_view buffer_type_name(BufferType t) { return t == BufferType::L1 ? "L1" : "DRAM"; }
+std::string_view buffer_type_name(BufferType t) {
+  return t == BufferType::L1 ? "L1" : "DRAM";
+}
 
 BufferType parse_buffer_type(std::string_view s, std::string_view op) {
   if (s == "l1" || s == "L1") return BufferType::L1;
@@ -16,15 +18,17 @@ BufferType parse_buffer_type(std::string_view s, std::string_view op) {
 }
 
 std::string OutOfMemory::detail() const {
-  return fmt::format("{}, but bank size is {} B (allocated: {} B, free: {} B, largest free block: {} B)",
-                     what(), bank_size, allocated, free, largest_free_block);
+  return fmt::format(
+      "{}, but bank size is {} B (allocated: {} B, free: {} B, largest free block: {} B)", what(),
+      bank_size, allocated, free, largest_free_block);
 }
 
 static char* reserve(size_t bytes) {
   if (bytes == 0) return nullptr;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  if (p == MAP_FAILED) throw Error(fmt::format("cannot reserve {} B of address space for a device arena", bytes));
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    throw Error(fmt::format("cannot reserve {} B of address space for a device arena", bytes));
   madvise(p, bytes, MADV_HUGEPAGE);  // best effort; fewer faults on first touch
   return static_cast<char*>(p);
 }
@@ -39,7 +43,8 @@ Device::Device(Profile profile, bool backed)
   cbs_ = {profile_.l1_unreserved_base, profile_.l1_unreserved_base};
   if (backed_) {
     l1_arena_bytes_ = static_cast<size_t>(profile_.l1_banks * arena_bank_stride(BufferType::L1));
-    dram_arena_bytes_ = static_cast<size_t>(profile_.dram_banks * arena_bank_stride(BufferType::DRAM));
+    dram_arena_bytes_ =
+        static_cast<size_t>(profile_.dram_banks * arena_bank_stride(BufferType::DRAM));
     l1_arena_ = reserve(l1_arena_bytes_);
     dram_arena_ = reserve(dram_arena_bytes_);
   }
@@ -69,13 +74,16 @@ Footprint Device::footprint(BufferType type, MemoryLayout layout, int64_t num_pa
     f.banks = bm.num_banks();
     f.pages_per_bank = (num_pages + f.banks - 1) / f.banks;
   } else {
-    if (shard_pages <= 0) fail("device", fmt::format("height-sharded buffer needs shard_pages > 0, got {}", shard_pages));
+    if (shard_pages <= 0)
+      fail("device",
+           fmt::format("height-sharded buffer needs shard_pages > 0, got {}", shard_pages));
     f.banks = (num_pages + shard_pages - 1) / shard_pages;
     f.pages_per_bank = shard_pages;
     if (f.banks > bm.num_banks())
-      fail("device", fmt::format("height-sharded buffer of {} pages in shards of {} needs {} cores; the "
-                                 "device has {}",
-                                 num_pages, shard_pages, f.banks, bm.num_banks()));
+      fail("device",
+           fmt::format("height-sharded buffer of {} pages in shards of {} needs {} cores; the "
+                       "device has {}",
+                       num_pages, shard_pages, f.banks, bm.num_banks()));
   }
   f.bytes_per_bank = f.pages_per_bank * f.aligned_page;
   return f;
@@ -95,10 +103,11 @@ std::shared_ptr<Buffer> Device::allocate(BufferType type, int64_t num_pages, int
   if (!addr) {
     BankStats s = bm.stats();
     // Sharded buffers report the cores they span, as tt-metal does.
-    OutOfMemory e(fmt::format(
-        "Out of Memory: Not enough space to allocate {} B {} buffer across {} banks, where each bank "
-        "needs to store {} B",
-        f.total_bytes(), buffer_type_name(type), f.banks, f.bytes_per_bank));
+    OutOfMemory e(
+        fmt::format("Out of Memory: Not enough space to allocate {} B {} buffer across {} banks, "
+                    "where each bank "
+                    "needs to store {} B",
+                    f.total_bytes(), buffer_type_name(type), f.banks, f.bytes_per_bank));
     e.kind = OutOfMemory::Kind::Buffer;
     e.buffer_type = type;
     e.total_bytes = f.total_bytes();
@@ -152,10 +161,11 @@ CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
     end = start + bytes;
   }
   if (end > profile_.l1_size) {
-    OutOfMemory e(fmt::format(
-        "Statically allocated circular buffers on core range {} grow to {} B which is beyond max L1 "
-        "size of {} B",
-        core_range_str(), end, profile_.l1_size));
+    OutOfMemory e(
+        fmt::format("Statically allocated circular buffers on core range {} grow to {} B which is "
+                    "beyond max L1 "
+                    "size of {} B",
+                    core_range_str(), end, profile_.l1_size));
     e.kind = OutOfMemory::Kind::CbBeyondL1;
     e.core_range = core_range_str();
     e.cb_end = end;
@@ -164,10 +174,11 @@ CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
     throw e;
   }
   if (auto lowest = l1_.lowest_allocated(); lowest && *lowest < end) {
-    OutOfMemory e(fmt::format(
-        "Statically allocated circular buffers in program {} clash with L1 buffers on core range {}. "
-        "L1 buffer allocated at {} and static circular buffer region ends at {}",
-        program_id, core_range_str(), *lowest, end));
+    OutOfMemory e(
+        fmt::format("Statically allocated circular buffers in program {} clash with L1 buffers on "
+                    "core range {}. "
+                    "L1 buffer allocated at {} and static circular buffer region ends at {}",
+                    program_id, core_range_str(), *lowest, end));
     e.kind = OutOfMemory::Kind::CbClash;
     e.core_range = core_range_str();
     e.cb_end = end;
@@ -181,6 +192,8 @@ CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
   return cbs_;
 }
 
-void Device::release_cbs() { cbs_.end = cbs_.start; }
+void Device::release_cbs() {
+  cbs_.end = cbs_.start;
+}
 
 }  // namespace oomless::device

@@ -8,9 +8,9 @@
 namespace oomless::device {
 
 struct Profile {
-  std::string name;         // e.g. "wormhole_b0"
-  std::string description;  // board, source of the numbers
-  std::string arch;         // wormhole_b0, blackhole, grayskull
+  std::string name;                // e.g. "wormhole_b0"
+  std::string description;         // board, source of the numbers
+  std::string arch;                // wormhole_b0, blackhole, grayskull
   int64_t grid_x = 8, grid_y = 8;  // compute grid (L1 banks = grid_x * grid_y)
   int64_t l1_banks = 64;
   int64_t l1_size = 0;             // bytes of L1 per core

@@ -79,14 +79,16 @@ void write_pages(const Tensor& host, const DeviceTensor& dst) {
         int64_t rows = std::min(kTileDim, r.h - th * kTileDim);
         int64_t cols = std::min(kTileDim, r.w - tw * kTileDim);
         for (int64_t i = 0; i < rows; ++i)
-          std::memcpy(&tile[i * kTileDim], data + (o * r.h + th * kTileDim + i) * r.w + tw * kTileDim,
+          std::memcpy(&tile[i * kTileDim],
+                      data + (o * r.h + th * kTileDim + i) * r.w + tw * kTileDim,
                       static_cast<size_t>(cols) * 4);
         char* p = dst.buffer->page(page);
         if (dst.dtype == DType::BFP8_B)
           pack_bfp8_tile(tile.data(), reinterpret_cast<uint8_t*>(p));
         else
           for (int64_t i = 0; i < kTileDim; ++i)
-            store_row(&tile[i * kTileDim], kTileDim, dst.dtype, p + i * kTileDim * static_cast<int64_t>(es));
+            store_row(&tile[i * kTileDim], kTileDim, dst.dtype,
+                      p + i * kTileDim * static_cast<int64_t>(es));
       }
 }
 
@@ -111,12 +113,13 @@ Tensor read_pages(const DeviceTensor& src, DType host_dtype) {
           unpack_bfp8_tile(reinterpret_cast<const uint8_t*>(p), tile.data());
         else
           for (int64_t i = 0; i < kTileDim; ++i)
-            load_row(p + i * kTileDim * static_cast<int64_t>(es), kTileDim, src.dtype, &tile[i * kTileDim]);
+            load_row(p + i * kTileDim * static_cast<int64_t>(es), kTileDim, src.dtype,
+                     &tile[i * kTileDim]);
         int64_t rows = std::min(kTileDim, r.h - th * kTileDim);
         int64_t cols = std::min(kTileDim, r.w - tw * kTileDim);
         for (int64_t i = 0; i < rows; ++i)
-          std::memcpy(data + (o * r.h + th * kTileDim + i) * r.w + tw * kTileDim, &tile[i * kTileDim],
-                      static_cast<size_t>(cols) * 4);
+          std::memcpy(data + (o * r.h + th * kTileDim + i) * r.w + tw * kTileDim,
+                      &tile[i * kTileDim], static_cast<size_t>(cols) * 4);
       }
   return out.to(host_dtype);
 }

@@ -18,7 +18,8 @@ RunResult run_chunked(const plan::Plan& plan, const plan::CallSpec& call,
   auto t0 = Clock::now();
   ops::OutputSpec out = plan::device_outputs(call);
   RunResult res;
-  for (const auto& o : out.outputs) res.outputs.push_back(Tensor::empty(o.shape, host_dtype(o.dtype)));
+  for (const auto& o : out.outputs)
+    res.outputs.push_back(Tensor::empty(o.shape, host_dtype(o.dtype)));
   plan::Placement previous;  // the other buffer set of the double buffer
   for (int64_t c = 0; c < plan.num_chunks; ++c) {
     int64_t start = 0, length = 0;
@@ -33,7 +34,8 @@ RunResult run_chunked(const plan::Plan& plan, const plan::CallSpec& call,
     RunResult r = run_strict(dev, cc, ins, &current);
     previous = std::move(current);  // frees the chunk before last
     for (size_t o = 0; o < r.outputs.size(); ++o)
-      ops::copy_into(res.outputs[o].narrow(plan.axis.out_dim, start, length), r.outputs[o], call.op->name);
+      ops::copy_into(res.outputs[o].narrow(plan.axis.out_dim, start, length), r.outputs[o],
+                     call.op->name);
     res.compute_seconds += r.compute_seconds;
     if (c == 0) res.placement = r.placement;
   }
@@ -71,10 +73,11 @@ PlannedResult run_planned(const plan::Plan& plan, const plan::CallSpec& call,
   // Proof, not promise: the allocator's peaks never exceed the capacities.
   if (pr.run.peak_l1_per_core > profile.l1_bank_size() ||
       pr.run.peak_dram_per_bank > profile.dram_allocatable())
-    throw Error(fmt::format("[{}] planned run exceeded a capacity: peak L1 {} B/core of {} B, "
-                            "peak DRAM {} B/bank of {} B",
-                            call.op->name, pr.run.peak_l1_per_core, profile.l1_bank_size(),
-                            pr.run.peak_dram_per_bank, profile.dram_allocatable()));
+    throw Error(
+        fmt::format("[{}] planned run exceeded a capacity: peak L1 {} B/core of {} B, "
+                    "peak DRAM {} B/bank of {} B",
+                    call.op->name, pr.run.peak_l1_per_core, profile.l1_bank_size(),
+                    pr.run.peak_dram_per_bank, profile.dram_allocatable()));
   return pr;
 }
 

@@ -18,7 +18,9 @@ Init parse_init(std::string_view s) {
   fail("run", fmt::format("unknown --init '{}' (expected rand, randn or ones)", s));
 }
 
-DType host_dtype(DType d) { return d == DType::BFP8_B ? DType::F32 : d; }
+DType host_dtype(DType d) {
+  return d == DType::BFP8_B ? DType::F32 : d;
+}
 
 static uint64_t splitmix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -27,7 +29,9 @@ static uint64_t splitmix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-static double uniform(uint64_t key) { return static_cast<double>(splitmix(key) >> 11) * 0x1.0p-53; }
+static double uniform(uint64_t key) {
+  return static_cast<double>(splitmix(key) >> 11) * 0x1.0p-53;
+}
 
 std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t seed) {
   std::vector<Tensor> out;
@@ -57,7 +61,8 @@ std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t 
 RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
                      const std::vector<Tensor>& inputs, plan::Placement* keep) {
   if (inputs.size() != call.inputs.size())
-    fail(call.op->name, fmt::format("{} input tensors given, {} shapes", inputs.size(), call.inputs.size()));
+    fail(call.op->name,
+         fmt::format("{} input tensors given, {} shapes", inputs.size(), call.inputs.size()));
   RunResult res;
   auto t0 = Clock::now();
   plan::Placement placed = plan::place(dev, call, res.placement);  // throws OutOfMemory
@@ -94,7 +99,8 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
       res.outputs.push_back(host_out[i]);
       continue;
     }
-    if (placed.outputs[i]) write_pages(host_out[i], d);
+    // Views are written too: an in-place op (silu_) changed its input's pages.
+    write_pages(host_out[i], d);
     res.outputs.push_back(read_pages(d, host_dtype(specs[i].dtype)));
   }
   dev.release_cbs();

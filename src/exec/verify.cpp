@@ -95,7 +95,8 @@ VerifyResult verify_outputs(const ops::OpCall& call, const std::vector<Tensor>& 
       }
       ++v.checked;
       if (!ok && v.failed++ == 0)
-        v.first_failure = fmt::format("output {} {}: got {}, expected {}", o, shape_str(idx), got, expect);
+        v.first_failure =
+            fmt::format("output {} {}: got {}, expected {}", o, shape_str(idx), got, expect);
     }
   }
   return v;

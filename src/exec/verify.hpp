@@ -11,7 +11,7 @@ namespace oomless::exec {
 
 struct VerifyResult {
   int64_t checked = 0, failed = 0;
-  double max_abs_error = 0;  // over checked float elements
+  double max_abs_error = 0;   // over checked float elements
   std::string first_failure;  // "output 0 [1,2,3]: got .. expected .. (tolerance ..)"
   bool ok() const { return failed == 0; }
 };

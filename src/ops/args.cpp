@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 
 #include "core/error.hpp"
 
@@ -26,12 +26,18 @@ std::string arg_value_str(const ArgValue& v) {
 
 static std::string_view type_name(ArgType t) {
   switch (t) {
-    case ArgType::Bool: return "bool";
-    case ArgType::Int: return "int";
-    case ArgType::Float: return "float";
-    case ArgType::Str: return "string";
-    case ArgType::IntList: return "list of ints";
-    case ArgType::IntOrList: return "int or list of ints";
+    case ArgType::Bool:
+      return "bool";
+    case ArgType::Int:
+      return "int";
+    case ArgType::Float:
+      return "float";
+    case ArgType::Str:
+      return "string";
+    case ArgType::IntList:
+      return "list of ints";
+    case ArgType::IntOrList:
+      return "int or list of ints";
   }
   return "?";
 }
@@ -116,13 +122,19 @@ template <class T>
 static const T& typed(const Args& a, std::string_view name) {
   const ArgValue& v = a.get(name);
   if (auto* p = std::get_if<T>(&v)) return *p;
-  fail(a.op(), fmt::format("argument '{}' is {} here, which this op cannot use", name,
-                           arg_value_str(v)));
+  fail(a.op(),
+       fmt::format("argument '{}' is {} here, which this op cannot use", name, arg_value_str(v)));
 }
 
-bool Args::get_bool(std::string_view name) const { return typed<bool>(*this, name); }
-int64_t Args::get_int(std::string_view name) const { return typed<int64_t>(*this, name); }
-double Args::get_float(std::string_view name) const { return typed<double>(*this, name); }
+bool Args::get_bool(std::string_view name) const {
+  return typed<bool>(*this, name);
+}
+int64_t Args::get_int(std::string_view name) const {
+  return typed<int64_t>(*this, name);
+}
+double Args::get_float(std::string_view name) const {
+  return typed<double>(*this, name);
+}
 const std::string& Args::get_str(std::string_view name) const {
   return typed<std::string>(*this, name);
 }
@@ -138,7 +150,9 @@ static bool parse_int(std::string_view t, int64_t& out) {
 }
 
 static ArgValue parse_value(std::string_view op, const ArgSpec& s, std::string_view text) {
-  if (text == "none" || text == "None" || text == "null") return std::monostate{};
+  // A string argument may itself be "none" (gelu's approximate).
+  if (s.type != ArgType::Str && (text == "none" || text == "None" || text == "null"))
+    return std::monostate{};
   auto bad = [&]() -> ArgValue {
     fail(op, fmt::format("argument '{}' must be a {}, got '{}'", s.name, type_name(s.type), text));
   };
@@ -159,14 +173,17 @@ static ArgValue parse_value(std::string_view op, const ArgSpec& s, std::string_v
       double d = std::strtod(t.c_str(), &end);
       return (!t.empty() && end == t.c_str() + t.size()) ? ArgValue(d) : bad();
     }
-    case ArgType::Str: return std::string(text);
+    case ArgType::Str:
+      return std::string(text);
     case ArgType::IntList:
     case ArgType::IntOrList: {
       std::string t;
       bool bracket = false;
       for (char c : text) {
-        if (c == '[' || c == ']' || c == '(' || c == ')') bracket = true;
-        else if (c != ' ') t += c;
+        if (c == '[' || c == ']' || c == '(' || c == ')')
+          bracket = true;
+        else if (c != ' ')
+          t += c;
       }
       std::vector<int64_t> l;
       size_t pos = 0;

@@ -11,7 +11,8 @@
 namespace oomless::ops {
 
 // monostate = None.
-using ArgValue = std::variant<std::monostate, bool, int64_t, double, std::string, std::vector<int64_t>>;
+using ArgValue =
+    std::variant<std::monostate, bool, int64_t, double, std::string, std::vector<int64_t>>;
 
 enum class ArgType : uint8_t {
   Bool,
@@ -37,7 +38,8 @@ class Args {
  public:
   Args() = default;
   // Fills defaults and checks types against the schema; errors name `op`.
-  Args(std::string_view op, const std::vector<ArgSpec>& schema, std::map<std::string, ArgValue> values);
+  Args(std::string_view op, const std::vector<ArgSpec>& schema,
+       std::map<std::string, ArgValue> values);
 
   bool is_none(std::string_view name) const;
   bool get_bool(std::string_view name) const;

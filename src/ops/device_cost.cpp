@@ -75,7 +75,8 @@ bool needs_device_buffer(const OpDesc& op, const std::vector<TensorSpec>& inputs
         // Device tensors have no zero strides: a real broadcast is materialised.
         if (numel(o) != numel(in)) return true;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return !same_pages(in, o, layout);

@@ -8,12 +8,33 @@
 namespace oomless::ops {
 
 enum class UnaryOp {
-  Relu, Sigmoid, Silu, SiluInplace, Tanh, Mish, Softplus, Hardtanh, LeakyRelu, Gelu, Log, Clamp,
+  Relu,
+  Sigmoid,
+  Silu,
+  SiluInplace,
+  Tanh,
+  Mish,
+  Softplus,
+  Hardtanh,
+  LeakyRelu,
+  Gelu,
+  Log,
+  Clamp,
   ClampMin,
 };
 enum class BinaryOp { Add, Sub, Mul, Div };
 enum class ReduceOp { VectorNorm, Mean };
-enum class MovementOp { Permute, Transpose, View, UnsafeView, Unsqueeze, Expand, Clone, Copy, Identity };
+enum class MovementOp {
+  Permute,
+  Transpose,
+  View,
+  UnsafeView,
+  Unsqueeze,
+  Expand,
+  Clone,
+  Copy,
+  Identity
+};
 enum class ConcatOp { Cat, Stack };
 enum class SplitOp { Split, SplitWithSizes };
 enum class MatmulOp { Mm, Bmm, Addmm, Linear };

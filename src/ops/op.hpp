@@ -78,8 +78,8 @@ struct OpDesc {
   std::string_view aten;                  // e.g. "aten._softmax.default"
   std::vector<std::string_view> aliases;  // other accepted names (aten short names)
   Family family;
-  int variant;                  // family enum value
-  int min_inputs, max_inputs;   // tensor inputs; max -1 = any number (cat, stack)
+  int variant;                 // family enum value
+  int min_inputs, max_inputs;  // tensor inputs; max -1 = any number (cat, stack)
   std::vector<ArgSpec> args;
   std::string_view summary;
   InferFn infer;

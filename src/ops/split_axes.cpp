@@ -8,9 +8,13 @@ namespace oomless::ops {
 
 namespace {
 
-int rank(const Shape& s) { return static_cast<int>(s.size()); }
+int rank(const Shape& s) {
+  return static_cast<int>(s.size());
+}
 
-int wrap(int64_t d, int r) { return static_cast<int>(d < 0 ? d + r : d); }
+int wrap(int64_t d, int r) {
+  return static_cast<int>(d < 0 ? d + r : d);
+}
 
 // Every output dim maps to the same dim of each listed input (broadcast inputs
 // align from the right; size-1 or missing dims are used whole).
@@ -52,8 +56,10 @@ std::vector<SplitAxis> reduce_axes(const std::vector<TensorSpec>& in, const Args
 std::vector<SplitAxis> matmul_axes(MatmulOp m, const std::vector<TensorSpec>& in,
                                    const OutputSpec& out) {
   switch (m) {
-    case MatmulOp::Mm: return {{0, {0, -1}}};
-    case MatmulOp::Bmm: return {{0, {0, 0}}, {1, {1, -1}}};
+    case MatmulOp::Mm:
+      return {{0, {0, -1}}};
+    case MatmulOp::Bmm:
+      return {{0, {0, 0}}, {1, {1, -1}}};
     case MatmulOp::Addmm: {
       const Shape& bias = in[0].shape;
       int bias_dim = rank(bias) == 2 && bias[0] != 1 ? 0 : -1;
@@ -85,10 +91,14 @@ std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec
   switch (op.family) {
     case Family::Unary:
     case Family::Binary:
-    case Family::Creation: return elementwise(in, out);
-    case Family::Softmax: return elementwise(in, out, {wrap(args.get_int("dim"), r)});
-    case Family::TopK: return elementwise(in, out, {wrap(args.get_int("dim"), r)});
-    case Family::Reduce: return reduce_axes(in, args);
+    case Family::Creation:
+      return elementwise(in, out);
+    case Family::Softmax:
+      return elementwise(in, out, {wrap(args.get_int("dim"), r)});
+    case Family::TopK:
+      return elementwise(in, out, {wrap(args.get_int("dim"), r)});
+    case Family::Reduce:
+      return reduce_axes(in, args);
     case Family::MaxPool:
     case Family::Upsample: {
       // Channels and batch are independent; rows need halos (not chunked here).
@@ -99,7 +109,8 @@ std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec
     case Family::Movement:
       switch (static_cast<MovementOp>(op.variant)) {
         case MovementOp::Clone:
-        case MovementOp::Copy: return elementwise(in, out);
+        case MovementOp::Copy:
+          return elementwise(in, out);
         case MovementOp::Permute:
         case MovementOp::Transpose: {
           // Output dim d reads the input dim that moved there.
@@ -115,7 +126,8 @@ std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec
           for (int d = 0; d < r; ++d) axes.push_back({d, {static_cast<int>(perm[d])}});
           return axes;
         }
-        default: return {};
+        default:
+          return {};
       }
     case Family::Concat: {
       int dim = wrap(args.get_int("dim"), r);
@@ -133,10 +145,12 @@ std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec
       }
       return axes;
     }
-    case Family::Matmul: return matmul_axes(static_cast<MatmulOp>(op.variant), in, out);
+    case Family::Matmul:
+      return matmul_axes(static_cast<MatmulOp>(op.variant), in, out);
     case Family::BatchNorm:
     case Family::Dropout:
-    case Family::Split: return {};
+    case Family::Split:
+      return {};
   }
   return {};
 }

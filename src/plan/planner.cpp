@@ -13,11 +13,16 @@ using device::BufferType;
 
 std::string_view strategy_name(Strategy s) {
   switch (s) {
-    case Strategy::Direct: return "direct";
-    case Strategy::Replaced: return "re-placed";
-    case Strategy::Streamed: return "streamed";
-    case Strategy::Chunked: return "chunked";
-    case Strategy::HostFallback: return "host fallback";
+    case Strategy::Direct:
+      return "direct";
+    case Strategy::Replaced:
+      return "re-placed";
+    case Strategy::Streamed:
+      return "streamed";
+    case Strategy::Chunked:
+      return "chunked";
+    case Strategy::HostFallback:
+      return "host fallback";
   }
   return "?";
 }
@@ -29,10 +34,14 @@ int64_t parse_bytes(std::string_view text, std::string_view what) {
   std::string num = t.substr(0, i), unit = t.substr(i);
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   double scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "K" || unit == "KB" || unit == "KIB") scale = 1024.0;
-  else if (unit == "M" || unit == "MB" || unit == "MIB") scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB" || unit == "GIB") scale = 1024.0 * 1024 * 1024;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB")
+    scale = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MIB")
+    scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GIB")
+    scale = 1024.0 * 1024 * 1024;
   char* end = nullptr;
   double v = num.empty() ? -1 : std::strtod(num.c_str(), &end);
   if (scale == 0 || num.empty() || end != num.c_str() + num.size() || v <= 0)
@@ -110,8 +119,10 @@ std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& prof
       int64_t lo = 1, hi = extent;
       while (lo < hi) {
         int64_t mid = lo + (hi - lo + 1) / 2;
-        if (fits(mid)) lo = mid;
-        else hi = mid - 1;
+        if (fits(mid))
+          lo = mid;
+        else
+          hi = mid - 1;
       }
       p.chunk = lo;
       p.num_chunks = (extent + lo - 1) / lo;
@@ -132,8 +143,9 @@ Plan choose_plan(const CallSpec& req, const device::Profile& profile, const Budg
   auto finish = [&](Plan p) {
     p.host_bytes = host;
     if (budgets.host && host > *budgets.host)
-      throw Error(fmt::format("[{}] inputs and outputs need {} B of host memory; the host budget is {} B",
-                              req.op->name, host, *budgets.host));
+      throw Error(
+          fmt::format("[{}] inputs and outputs need {} B of host memory; the host budget is {} B",
+                      req.op->name, host, *budgets.host));
     int64_t in = 0, outb = 0;
     for (const auto& t : req.inputs) in += tensor_bytes(t);
     for (const auto& t : out.outputs) outb += tensor_bytes(t);
@@ -179,14 +191,15 @@ Plan choose_plan(const CallSpec& req, const device::Profile& profile, const Budg
 std::string plan_line(const Plan& p) {
   std::string s = fmt::format("plan: {}", strategy_name(p.strategy));
   if (p.strategy == Strategy::HostFallback) return s + " (no device placement fits)";
-  s += fmt::format(", inputs in {}, outputs in {}", device::buffer_type_name(p.device_call.in_memory),
-                   device::buffer_type_name(p.device_call.out_memory.value_or(p.device_call.in_memory)));
+  s += fmt::format(
+      ", inputs in {}, outputs in {}", device::buffer_type_name(p.device_call.in_memory),
+      device::buffer_type_name(p.device_call.out_memory.value_or(p.device_call.in_memory)));
   if (p.device_call.streaming_cbs) s += ", streaming CBs";
   if (p.strategy == Strategy::Chunked)
-    s += fmt::format(", {} chunks of {} along output dim {} (double-buffered)", p.num_chunks, p.chunk,
-                     p.axis.out_dim);
-  s += fmt::format(", CBs {} B/core, peak L1 {} B/core, peak DRAM {} B/bank", p.check.cb_bytes_per_core,
-                   p.check.peak_l1_per_core, p.check.peak_dram_per_bank);
+    s += fmt::format(", {} chunks of {} along output dim {} (double-buffered)", p.num_chunks,
+                     p.chunk, p.axis.out_dim);
+  s += fmt::format(", CBs {} B/core, peak L1 {} B/core, peak DRAM {} B/bank",
+                   p.check.cb_bytes_per_core, p.check.peak_l1_per_core, p.check.peak_dram_per_bank);
   return s;
 }
 
@@ -195,9 +208,11 @@ nlohmann::json plan_json(const Plan& p, const device::Profile& profile) {
   j["strategy"] = strategy_name(p.strategy);
   j["why"] = p.why.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.why);
   j["in_memory"] = device::buffer_type_name(p.device_call.in_memory);
-  j["out_memory"] = device::buffer_type_name(p.device_call.out_memory.value_or(p.device_call.in_memory));
+  j["out_memory"] =
+      device::buffer_type_name(p.device_call.out_memory.value_or(p.device_call.in_memory));
   j["streaming_cbs"] = p.device_call.streaming_cbs;
-  j["chunk_out_dim"] = p.strategy == Strategy::Chunked ? nlohmann::json(p.axis.out_dim) : nlohmann::json(nullptr);
+  j["chunk_out_dim"] =
+      p.strategy == Strategy::Chunked ? nlohmann::json(p.axis.out_dim) : nlohmann::json(nullptr);
   j["chunk"] = p.chunk;
   j["num_chunks"] = p.num_chunks;
   j["buffer_sets"] = p.device_call.buffer_sets;

@@ -32,18 +32,18 @@ struct Plan {
   ops::SplitAxis axis;   // chunked: the axis cut
   int64_t chunk = 0;     // chunked: output extent per chunk along axis.out_dim
   int64_t num_chunks = 1;
-  int64_t host_bytes = 0;          // host memory of inputs and outputs
-  int64_t bytes_to_device = 0;     // host -> DRAM traffic
-  int64_t bytes_from_device = 0;   // DRAM -> host traffic
-  std::string why;                 // what did not fit before this strategy
+  int64_t host_bytes = 0;         // host memory of inputs and outputs
+  int64_t bytes_to_device = 0;    // host -> DRAM traffic
+  int64_t bytes_from_device = 0;  // DRAM -> host traffic
+  std::string why;                // what did not fit before this strategy
 };
 
 // Throws InvalidArgument for a bad call, and Error when not even the host fits.
 Plan choose_plan(const CallSpec& requested, const device::Profile& profile, const Budgets& budgets);
 
 // The call for chunk `index` (input and output extents cut along the plan's axis).
-CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index, int64_t* start = nullptr,
-                    int64_t* length = nullptr);
+CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index,
+                    int64_t* start = nullptr, int64_t* length = nullptr);
 
 std::string plan_line(const Plan& p);
 nlohmann::json plan_json(const Plan& p, const device::Profile& profile);

@@ -10,11 +10,16 @@ using device::BufferType;
 
 std::string_view status_name(Status s) {
   switch (s) {
-    case Status::Pass: return "PASS";
-    case Status::L1OutOfMem: return "FAIL_L1_OUT_OF_MEM";
-    case Status::DramOutOfMem: return "FAIL_DRAM_OUT_OF_MEM";
-    case Status::CbOutOfMem: return "FAIL_CB_OUT_OF_MEM";
-    case Status::AssertException: return "FAIL_ASSERT_EXCEPTION";
+    case Status::Pass:
+      return "PASS";
+    case Status::L1OutOfMem:
+      return "FAIL_L1_OUT_OF_MEM";
+    case Status::DramOutOfMem:
+      return "FAIL_DRAM_OUT_OF_MEM";
+    case Status::CbOutOfMem:
+      return "FAIL_CB_OUT_OF_MEM";
+    case Status::AssertException:
+      return "FAIL_ASSERT_EXCEPTION";
   }
   return "?";
 }
@@ -53,13 +58,13 @@ Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
     return buf;
   };
   try {
-   for (int set = 0; set < call.buffer_sets; ++set) {
-    std::string suffix = set == 0 ? "" : " (buffer set " + std::to_string(set + 1) + ")";
-    for (size_t i = 0; i < call.inputs.size(); ++i) {
-      auto buf = record("input " + std::to_string(i) + suffix, call.inputs[i], call.in_memory);
-      (set == 0 ? p.inputs : p.spare).push_back(buf);
+    for (int set = 0; set < call.buffer_sets; ++set) {
+      std::string suffix = set == 0 ? "" : " (buffer set " + std::to_string(set + 1) + ")";
+      for (size_t i = 0; i < call.inputs.size(); ++i) {
+        auto buf = record("input " + std::to_string(i) + suffix, call.inputs[i], call.in_memory);
+        (set == 0 ? p.inputs : p.spare).push_back(buf);
+      }
     }
-   }
     BufferType out_type = call.out_memory.value_or(call.in_memory);
     bool runs_program = call.inputs.empty();
     for (size_t i = 0; i < r.outputs.outputs.size(); ++i) {
@@ -174,7 +179,10 @@ nlohmann::json to_json(const QueryResult& r, const CallSpec& call, const device:
   j["allocations"] = allocs;
   json cbs = json::array();
   for (const auto& cb : r.cbs)
-    cbs.push_back({{"name", cb.name}, {"pages", cb.pages}, {"page_size", cb.page_size}, {"bytes", cb.bytes()}});
+    cbs.push_back({{"name", cb.name},
+                   {"pages", cb.pages},
+                   {"page_size", cb.page_size},
+                   {"bytes", cb.bytes()}});
   j["cbs"] = cbs;
   j["cb_bytes_per_core"] = r.cb_bytes_per_core;
   j["peak_l1_per_core"] = r.peak_l1_per_core;

@@ -22,11 +22,16 @@ DType dtype_from_dl(DLDataType t, std::string_view what) {
 
 DLDataType dl_from_dtype(DType d) {
   switch (d) {
-    case DType::F32: return {kDLFloat, 32, 1};
-    case DType::BF16: return {kDLBfloat, 16, 1};
-    case DType::I32: return {kDLInt, 32, 1};
-    case DType::U32: return {kDLUInt, 32, 1};
-    case DType::BFP8_B: break;
+    case DType::F32:
+      return {kDLFloat, 32, 1};
+    case DType::BF16:
+      return {kDLBfloat, 16, 1};
+    case DType::I32:
+      return {kDLInt, 32, 1};
+    case DType::U32:
+      return {kDLUInt, 32, 1};
+    case DType::BFP8_B:
+      break;
   }
   throw Error("bfloat8_b tensors cannot leave the device");
 }
@@ -52,8 +57,10 @@ Tensor from_dlpack(py::capsule capsule, std::string_view what) {
   // The extent of memory the view touches, for the storage's byte count.
   int64_t extent = 1;
   for (int i = 0; i < t.ndim; ++i)
-    if (shape[i] == 0) extent = 0;
-    else extent += (shape[i] - 1) * std::abs(strides[i]);
+    if (shape[i] == 0)
+      extent = 0;
+    else
+      extent += (shape[i] - 1) * std::abs(strides[i]);
   capsule.set_name("used_dltensor");
   std::shared_ptr<void> owner(m, [](void* p) {
     auto* mt = static_cast<DLManagedTensor*>(p);
@@ -89,10 +96,14 @@ Tensor from_buffer(py::buffer b, std::string_view what) {
   py::buffer_info info = b.request(/*writable=*/false);
   DType dtype;
   std::string f = info.format;
-  if (f == "f") dtype = DType::F32;
-  else if (f == "i" || (f == "l" && info.itemsize == 4)) dtype = DType::I32;
-  else if (f == "I") dtype = DType::U32;
-  else fail(what, fmt::format("unsupported buffer format '{}'; use float32", f));
+  if (f == "f")
+    dtype = DType::F32;
+  else if (f == "i" || (f == "l" && info.itemsize == 4))
+    dtype = DType::I32;
+  else if (f == "I")
+    dtype = DType::U32;
+  else
+    fail(what, fmt::format("unsupported buffer format '{}'; use float32", f));
   Shape shape(info.shape.begin(), info.shape.end());
   Strides strides;
   for (auto s : info.strides) {
@@ -101,8 +112,10 @@ Tensor from_buffer(py::buffer b, std::string_view what) {
   }
   int64_t extent = 1;
   for (size_t i = 0; i < shape.size(); ++i)
-    if (shape[i] == 0) extent = 0;
-    else extent += (shape[i] - 1) * std::abs(strides[i]);
+    if (shape[i] == 0)
+      extent = 0;
+    else
+      extent += (shape[i] - 1) * std::abs(strides[i]);
   auto* keep = new py::buffer(b);
   std::shared_ptr<void> owner(keep, [](void* p) {
     py::gil_scoped_acquire gil;

@@ -48,8 +48,10 @@ Tensor to_tensor(const py::handle& obj, std::string_view op, size_t i) {
     py::object cap = obj.attr("__dlpack__")();
     return python::from_dlpack(cap.cast<py::capsule>(), what);
   }
-  if (PyObject_CheckBuffer(obj.ptr())) return python::from_buffer(py::reinterpret_borrow<py::buffer>(obj), what);
-  fail(op, fmt::format("input {} is a {}, not a tensor or array", i, std::string(py::str(obj.get_type()))));
+  if (PyObject_CheckBuffer(obj.ptr()))
+    return python::from_buffer(py::reinterpret_borrow<py::buffer>(obj), what);
+  fail(op, fmt::format("input {} is a {}, not a tensor or array", i,
+                       std::string(py::str(obj.get_type()))));
 }
 
 std::vector<Tensor> call(const std::string& name, const py::list& inputs, const py::dict& kwargs) {
@@ -82,7 +84,8 @@ py::dict query(const std::string& name, const std::vector<std::vector<int64_t>>&
   if (out_memory) c.out_memory = device::parse_buffer_type(*out_memory, c.op->name);
   for (const auto& s : shapes) c.inputs.push_back({s, c.dtype});
   std::map<std::string, ops::ArgValue> values;
-  for (auto [k, v] : args) values[k.cast<std::string>()] = to_arg(v, c.op->name, k.cast<std::string>());
+  for (auto [k, v] : args)
+    values[k.cast<std::string>()] = to_arg(v, c.op->name, k.cast<std::string>());
   c.args = ops::Args(c.op->name, c.op->args, values);
   device::Profile profile = device::load_profile(device);
   plan::QueryResult r = plan::precheck(c, profile);
@@ -99,8 +102,9 @@ py::list list_ops() {
                                  std::holds_alternative<std::monostate>(a.default_value)));
     py::list aliases;
     for (auto al : op.aliases) aliases.append(std::string(al));
-    out.append(py::dict(py::arg("name") = std::string(op.name), py::arg("aten") = std::string(op.aten),
-                        py::arg("aliases") = aliases, py::arg("min_inputs") = op.min_inputs,
+    out.append(py::dict(py::arg("name") = std::string(op.name),
+                        py::arg("aten") = std::string(op.aten), py::arg("aliases") = aliases,
+                        py::arg("min_inputs") = op.min_inputs,
                         py::arg("max_inputs") = op.max_inputs, py::arg("args") = args,
                         py::arg("summary") = std::string(op.summary)));
   }
@@ -117,10 +121,13 @@ PYBIND11_MODULE(_oomless, m) {
   py::register_exception<device::OutOfMemory>(m, "OutOfMemory", PyExc_MemoryError);
 
   py::class_<Tensor>(m, "Tensor", py::buffer_protocol())
-      .def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
-      .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); })
-      .def("__dlpack__", [](const Tensor& t, py::object) { return python::to_dlpack(t); },
-           py::arg("stream") = py::none())
+      .def_property_readonly("shape",
+                             [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
+      .def_property_readonly("dtype",
+                             [](const Tensor& t) { return std::string(dtype_name(t.dtype())); })
+      .def(
+          "__dlpack__", [](const Tensor& t, py::object) { return python::to_dlpack(t); },
+          py::arg("stream") = py::none())
       .def("__dlpack_device__", [](const Tensor&) { return py::make_tuple(1, 0); })
       .def_buffer([](const Tensor& t) -> py::buffer_info {
         std::string fmt = t.dtype() == DType::F32   ? "f"

@@ -29,6 +29,8 @@ bool auto_policy_available();
 
 void run_strict_policy(const plan::CallSpec& call, const device::Profile& profile,
                        const RunSettings& settings, CaseResult& r);
+void run_auto_policy(const plan::CallSpec& call, const device::Profile& profile,
+                     const RunSettings& settings, CaseResult& r);
 
 // Padded and logical bytes the call asks for, per bank, and its CB bytes per
 // core, computed without allocating (as much as validation allows).

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernel_test_util.hpp"
+#include "ops/binary/kernels.hpp"
 
 using namespace oomless;
 using namespace oomless::testing;
@@ -151,4 +152,22 @@ TEST(Binary, Errors) {
   expect_invalid([&] { run_op("mul", {a}); }, "mul");
   expect_invalid([&] { run_op("div", {a, Tensor::zeros({3}, DType::I32)}); }, "div", {"int32"});
   expect_invalid([&] { run_op("sub", {a, a}, {"alpha=x"}); }, "sub", {"alpha"});
+}
+
+TEST(Binary, StreamingStoresGiveIdenticalBits) {
+  for (DType dt : {DType::F32, DType::BF16}) {
+    Tensor x = random_tensor({1001}, dt, 90), y = random_tensor({1001}, dt, 91);
+    const size_t es = element_size(dt);
+    for (int64_t off : {0, 1, 5}) {
+      Tensor a = Tensor::zeros({1001}, dt), b = Tensor::zeros({1001}, dt);
+      const int64_t n = 1001 - off;
+      auto at = [&](const Tensor& t) { return static_cast<char*>(t.raw()) + off * es; };
+      ops::binary_kernel(ops::BinaryOp::Div, 1.f, dt, at(x), 1, dt, at(y), 1, dt, at(a), n);
+      ops::binary_kernel(ops::BinaryOp::Div, 1.f, dt, at(x), 1, dt, at(y), 1, dt, at(b), n, true);
+      EXPECT_TRUE(bitwise_equal(a, b)) << off;
+      ops::binary_kernel(ops::BinaryOp::Add, 0.5f, dt, at(x), 1, dt, at(y), 0, dt, at(a), n);
+      ops::binary_kernel(ops::BinaryOp::Add, 0.5f, dt, at(x), 1, dt, at(y), 0, dt, at(b), n, true);
+      EXPECT_TRUE(bitwise_equal(a, b)) << off;
+    }
+  }
 }

@@ -84,9 +84,10 @@ TEST(Device, OutOfMemoryMessageIsTtMetals) {
     dev.allocate(BufferType::L1, 202496, 2048);
     FAIL() << "expected OutOfMemory";
   } catch (const OutOfMemory& e) {
-    EXPECT_STREQ(e.what(),
-                 "Out of Memory: Not enough space to allocate 414711808 B L1 buffer across 64 banks, "
-                 "where each bank needs to store 6479872 B");
+    EXPECT_STREQ(
+        e.what(),
+        "Out of Memory: Not enough space to allocate 414711808 B L1 buffer across 64 banks, "
+        "where each bank needs to store 6479872 B");
     EXPECT_EQ(e.bank_size, 1400032);
     EXPECT_EQ(e.free, 1400032);
     EXPECT_EQ(e.largest_free_block, 1400032);
@@ -98,7 +99,7 @@ TEST(Device, OutOfMemoryMessageIsTtMetals) {
 }
 
 TEST(Device, LiveBuffersLowerTheRoomForTheNext) {
-  Device dev(tiny(), false);  // L1 bank: [1024, 4096) = 3072 B
+  Device dev(tiny(), false);                           // L1 bank: [1024, 4096) = 3072 B
   auto a = dev.allocate(BufferType::L1, 4 * 100, 16);  // 100 pages per bank = 1600 B
   EXPECT_EQ(a->address(), 4096 - 1600);
   EXPECT_THROW(dev.allocate(BufferType::L1, 4 * 100, 16), OutOfMemory);

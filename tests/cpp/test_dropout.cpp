@@ -1,6 +1,7 @@
 // native_dropout: Philox known answers, chunk independence, keep rate,
 // determinism per seed, exact scaling, eval mode and errors.
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,6 +15,21 @@
 using namespace oomless;
 
 namespace {
+
+// Runs fn once per compiled SIMD target this CPU supports, so every
+// dynamically dispatched variant meets the same reference.
+template <class F>
+void each_target(F fn) {
+  hwy::SetSupportedTargetsForTest(0);
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SCALAR}}) {
+    if ((supported & t) == 0) continue;
+    hwy::SetSupportedTargetsForTest(t);
+    SCOPED_TRACE(hwy::TargetName(t));
+    fn();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
 
 std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
                         const std::vector<std::string>& kvs = {}) {
@@ -90,32 +106,34 @@ TEST(Dropout, MaskIndependentOfChunking) {
 }
 
 TEST(Dropout, SimdMatchesScalarBitForBit) {
-  // Random bit patterns (NaN, inf, subnormals, rounding ties) at odd offsets and lengths.
-  const int64_t n = 3001;
-  std::vector<uint32_t> x32(n), o32(n), m32(n), r32(n), q32(n);
-  std::vector<uint16_t> x16(n), o16(n), m16(n), r16(n), q16(n);
-  uint32_t r = 12345;
-  for (int64_t i = 0; i < n; ++i) {
-    r = r * 1664525u + 1013904223u;
-    x32[i] = r;
-    x16[i] = static_cast<uint16_t>(r >> 7);
-  }
-  for (double p : {0.0, 0.3, 0.75, 1.0})
-    for (uint64_t first : {uint64_t{0}, uint64_t{3}, uint64_t{1} << 33})
-      for (int64_t count : {int64_t{1}, int64_t{70}, n}) {
-        auto xf = reinterpret_cast<const float*>(x32.data());
-        ops::dropout_range(DType::F32, xf, o32.data(), m32.data(), count, first, 99, p);
-        ops::dropout_range_scalar(xf, reinterpret_cast<float*>(r32.data()),
-                                  reinterpret_cast<float*>(q32.data()), count, first, 99, p);
-        ops::dropout_range(DType::BF16, x16.data(), o16.data(), m16.data(), count, first, 99, p);
-        ops::dropout_range_scalar(x16.data(), r16.data(), q16.data(), count, first, 99, p);
-        for (int64_t i = 0; i < count; ++i) {
-          ASSERT_EQ(o32[i], r32[i]) << "p " << p << " first " << first << " i " << i;
-          ASSERT_EQ(m32[i], q32[i]);
-          ASSERT_EQ(o16[i], r16[i]) << "p " << p << " first " << first << " i " << i;
-          ASSERT_EQ(m16[i], q16[i]);
+  each_target([&] {
+    // Random bit patterns (NaN, inf, subnormals, rounding ties) at odd offsets and lengths.
+    const int64_t n = 3001;
+    std::vector<uint32_t> x32(n), o32(n), m32(n), r32(n), q32(n);
+    std::vector<uint16_t> x16(n), o16(n), m16(n), r16(n), q16(n);
+    uint32_t r = 12345;
+    for (int64_t i = 0; i < n; ++i) {
+      r = r * 1664525u + 1013904223u;
+      x32[i] = r;
+      x16[i] = static_cast<uint16_t>(r >> 7);
+    }
+    for (double p : {0.0, 0.3, 0.75, 1.0})
+      for (uint64_t first : {uint64_t{0}, uint64_t{3}, uint64_t{1} << 33})
+        for (int64_t count : {int64_t{1}, int64_t{70}, n}) {
+          auto xf = reinterpret_cast<const float*>(x32.data());
+          ops::dropout_range(DType::F32, xf, o32.data(), m32.data(), count, first, 99, p);
+          ops::dropout_range_scalar(xf, reinterpret_cast<float*>(r32.data()),
+                                    reinterpret_cast<float*>(q32.data()), count, first, 99, p);
+          ops::dropout_range(DType::BF16, x16.data(), o16.data(), m16.data(), count, first, 99, p);
+          ops::dropout_range_scalar(x16.data(), r16.data(), q16.data(), count, first, 99, p);
+          for (int64_t i = 0; i < count; ++i) {
+            ASSERT_EQ(o32[i], r32[i]) << "p " << p << " first " << first << " i " << i;
+            ASSERT_EQ(m32[i], q32[i]);
+            ASSERT_EQ(o16[i], r16[i]) << "p " << p << " first " << first << " i " << i;
+            ASSERT_EQ(m16[i], q16[i]);
+          }
         }
-      }
+  });
 }
 
 TEST(Dropout, RateScaleAndDeterminism) {

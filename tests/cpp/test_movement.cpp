@@ -2,6 +2,7 @@
 // clone/copy allocate once, values are bit-exact; error paths name the op.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +17,21 @@
 using namespace oomless;
 
 namespace {
+
+// Runs fn once per compiled SIMD target this CPU supports, so every
+// dynamically dispatched variant meets the same reference.
+template <class F>
+void each_target(F fn) {
+  hwy::SetSupportedTargetsForTest(0);
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SCALAR}}) {
+    if ((supported & t) == 0) continue;
+    hwy::SetSupportedTargetsForTest(t);
+    SCOPED_TRACE(hwy::TargetName(t));
+    fn();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
 
 std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
                         const std::vector<std::string>& kvs = {}) {
@@ -245,30 +261,34 @@ std::vector<Tensor> strided_inputs(DType t) {
 }
 
 TEST(Movement, CloneIsContiguousNewStorage) {
-  for (DType t : kDtypes)
-    for (const Tensor& x : strided_inputs(t)) {
-      Tensor y = run("clone", {x})[0];
-      EXPECT_NE(y.storage(), x.storage());
-      EXPECT_TRUE(y.is_contiguous());
-      EXPECT_EQ(y.dtype(), t);
-      expect_same_values(y, x);
-    }
+  each_target([&] {
+    for (DType t : kDtypes)
+      for (const Tensor& x : strided_inputs(t)) {
+        Tensor y = run("clone", {x})[0];
+        EXPECT_NE(y.storage(), x.storage());
+        EXPECT_TRUE(y.is_contiguous());
+        EXPECT_EQ(y.dtype(), t);
+        expect_same_values(y, x);
+      }
+  });
 }
 
 TEST(Movement, CopyKernelChunkingIsExact) {
-  // Any split of the plan's range gives the same bytes as one whole copy.
-  for (DType t : kDtypes)
-    for (const Tensor& x : strided_inputs(t)) {
-      Tensor out = Tensor::zeros(x.shape(), t);
-      auto plan = ops::plan_copy(x.shape(), x.strides(), out.strides(), element_size(t), "test");
-      const int64_t n = plan.numel;
-      for (int64_t a = 0; a < n;) {
-        int64_t b = std::min(n, a + 1 + (a * 7919) % 173);
-        ops::copy_range(plan, x.raw(), out.raw(), a, b);
-        a = b;
+  each_target([&] {
+    // Any split of the plan's range gives the same bytes as one whole copy.
+    for (DType t : kDtypes)
+      for (const Tensor& x : strided_inputs(t)) {
+        Tensor out = Tensor::zeros(x.shape(), t);
+        auto plan = ops::plan_copy(x.shape(), x.strides(), out.strides(), element_size(t), "test");
+        const int64_t n = plan.numel;
+        for (int64_t a = 0; a < n;) {
+          int64_t b = std::min(n, a + 1 + (a * 7919) % 173);
+          ops::copy_range(plan, x.raw(), out.raw(), a, b);
+          a = b;
+        }
+        expect_same_values(out, x);
       }
-      expect_same_values(out, x);
-    }
+  });
 }
 
 TEST(Movement, CopyBroadcastsAndConverts) {
@@ -299,14 +319,16 @@ TEST(Movement, CopyBroadcastsAndConverts) {
 }
 
 TEST(Movement, LargeTransposeMatchesReference) {
-  // Big enough for the threaded split; NCHW -> NHWC as the seed tests do.
-  for (DType t : kDtypes) {
-    Tensor x = iota({2, 5, 160, 203}, t).permute({0, 2, 3, 1});
-    Tensor y = run("clone", {x})[0];
-    expect_same_values(y, x);
-    Tensor z = iota({3, 333, 517}, t).transpose(1, 2);
-    expect_same_values(run("clone", {z})[0], z);
-  }
+  each_target([&] {
+    // Big enough for the threaded split; NCHW -> NHWC as the seed tests do.
+    for (DType t : kDtypes) {
+      Tensor x = iota({2, 5, 160, 203}, t).permute({0, 2, 3, 1});
+      Tensor y = run("clone", {x})[0];
+      expect_same_values(y, x);
+      Tensor z = iota({3, 333, 517}, t).transpose(1, 2);
+      expect_same_values(run("clone", {z})[0], z);
+    }
+  });
 }
 
 TEST(Creation, OnesFillsEveryElement) {

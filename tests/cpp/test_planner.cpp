@@ -10,8 +10,9 @@ using plan::Strategy;
 
 namespace {
 
-plan::CallSpec call(const std::string& op, std::vector<Shape> shapes, std::vector<std::string> args = {},
-                    DType dtype = DType::BF16, const std::string& memory = "l1") {
+plan::CallSpec call(const std::string& op, std::vector<Shape> shapes,
+                    std::vector<std::string> args = {}, DType dtype = DType::BF16,
+                    const std::string& memory = "l1") {
   plan::CallSpec c;
   c.op = &ops::find_op(op);
   for (auto& s : shapes) c.inputs.push_back({s, dtype});

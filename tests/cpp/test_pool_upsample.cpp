@@ -2,6 +2,7 @@
 // (scalar loops over Tensor::get), NCHW, CHW and channels_last, f32 and bf16.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,21 @@
 using namespace oomless;
 
 namespace {
+
+// Runs fn once per compiled SIMD target this CPU supports, so every
+// dynamically dispatched variant meets the same reference.
+template <class F>
+void each_target(F fn) {
+  hwy::SetSupportedTargetsForTest(0);
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SCALAR}}) {
+    if ((supported & t) == 0) continue;
+    hwy::SetSupportedTargetsForTest(t);
+    SCOPED_TRACE(hwy::TargetName(t));
+    fn();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
 
 std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
                         const std::vector<std::string>& kvs = {}) {
@@ -147,22 +163,26 @@ const DType kDtypes[] = {DType::F32, DType::BF16};
 }  // namespace
 
 TEST(Pool, MatchesReferenceOverArguments) {
-  const PoolArgs args[] = {
-      {2, 2, 2, 2, 0, 0, 1, 1, false}, {2, 2, 2, 2, 0, 0, 1, 1, true},
-      {3, 3, 1, 1, 1, 1, 1, 1, false}, {5, 5, 1, 1, 2, 2, 1, 1, false},
-      {3, 3, 2, 2, 1, 1, 1, 1, true},  {3, 2, 2, 1, 1, 0, 2, 1, false},
-      {1, 1, 1, 1, 0, 0, 1, 1, false}, {3, 3, 3, 3, 1, 1, 2, 2, true},
-      {2, 3, 1, 2, 1, 1, 3, 2, true},  {4, 4, 3, 3, 2, 2, 1, 1, true},
-      {1, 4, 1, 3, 0, 2, 1, 1, false},
-  };
-  uint32_t seed = 1;
-  for (DType t : kDtypes)
-    for (const auto& a : args) {
-      check_pool({2, 3, 9, 41}, t, a, seed++);
-      check_pool({1, 2, 7, 9}, t, a, seed++);
-      check_pool({3, 17, 35}, t, a, seed++);
-      check_pool({1, 1, 20, 67}, t, a, seed++);
-    }
+  each_target([&] {
+    const PoolArgs args[] = {
+        {2, 2, 2, 2, 0, 0, 1, 1, false}, {2, 2, 2, 2, 0, 0, 1, 1, true},
+        {3, 3, 1, 1, 1, 1, 1, 1, false}, {5, 5, 1, 1, 2, 2, 1, 1, false},
+        {3, 3, 2, 2, 1, 1, 1, 1, true},  {3, 2, 2, 1, 1, 0, 2, 1, false},
+        {1, 1, 1, 1, 0, 0, 1, 1, false}, {3, 3, 3, 3, 1, 1, 2, 2, true},
+        {2, 3, 1, 2, 1, 1, 3, 2, true},  {4, 4, 3, 3, 2, 2, 1, 1, true},
+        {1, 4, 1, 3, 0, 2, 1, 1, false},
+    };
+    uint32_t seed = 1;
+    for (DType t : kDtypes)
+      for (const auto& a : args) {
+        check_pool({2, 3, 9, 41}, t, a, seed++);
+        check_pool({1, 2, 7, 9}, t, a, seed++);
+        check_pool({3, 17, 35}, t, a, seed++);
+        check_pool({1, 1, 20, 67}, t, a, seed++);
+        check_pool({1, 19, 6, 7}, t, a, seed++);  // NHWC: vectors over C plus an overlapping tail
+        check_pool({2, 32, 5, 9}, t, a, seed++);
+      }
+  });
 }
 
 TEST(Pool, KnownTorchResults) {
@@ -202,29 +222,31 @@ TEST(Pool, KnownTorchResults) {
 }
 
 TEST(Pool, StridedInputAndChunkedRows) {
-  // A transposed (non-contiguous) input gives the result of its contiguous copy.
-  Tensor x = pool_input({1, 2, 33, 19}, DType::BF16, 9, true);
-  auto a = run("max_pool2d", {x.transpose(2, 3)}, {"kernel_size=3", "stride=2", "padding=1"});
-  auto b =
-      run("max_pool2d", {x.transpose(2, 3).clone()}, {"kernel_size=3", "stride=2", "padding=1"});
-  for (int64_t i = 0; i < a[0].numel(); ++i) {
-    ASSERT_TRUE(same(a[0].get(i), b[0].get(i)));
-    ASSERT_EQ(a[1].get(i), b[1].get(i));
-  }
-  // The row kernel on [0, OH) equals two chunks with their own input halo.
-  ops::PoolGeom g{33, 19, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1};
-  g.OH = ops::pool_output_size(33, 3, 1, 2, 1, false);
-  g.OW = ops::pool_output_size(19, 3, 1, 2, 1, false);
-  Tensor plane = x.narrow(1, 0, 1).contiguous();
-  std::vector<uint16_t> o1(g.OH * g.OW), o2(g.OH * g.OW);
-  std::vector<int32_t> i1(g.OH * g.OW), i2(g.OH * g.OW);
-  ops::max_pool2d_rows(g, DType::BF16, plane.raw(), 0, o1.data(), i1.data(), 0, g.OH);
-  const int64_t split = 7, row0 = split * 2 - 1;  // first input row output row 7 reads
-  ops::max_pool2d_rows(g, DType::BF16, plane.raw(), 0, o2.data(), i2.data(), 0, split);
-  ops::max_pool2d_rows(g, DType::BF16, plane.data<uint16_t>() + row0 * 19, row0,
-                       o2.data() + split * g.OW, i2.data() + split * g.OW, split, g.OH);
-  EXPECT_EQ(o1, o2);
-  EXPECT_EQ(i1, i2);
+  each_target([&] {
+    // A transposed (non-contiguous) input gives the result of its contiguous copy.
+    Tensor x = pool_input({1, 2, 33, 19}, DType::BF16, 9, true);
+    auto a = run("max_pool2d", {x.transpose(2, 3)}, {"kernel_size=3", "stride=2", "padding=1"});
+    auto b =
+        run("max_pool2d", {x.transpose(2, 3).clone()}, {"kernel_size=3", "stride=2", "padding=1"});
+    for (int64_t i = 0; i < a[0].numel(); ++i) {
+      ASSERT_TRUE(same(a[0].get(i), b[0].get(i)));
+      ASSERT_EQ(a[1].get(i), b[1].get(i));
+    }
+    // The row kernel on [0, OH) equals two chunks with their own input halo.
+    ops::PoolGeom g{33, 19, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1};
+    g.OH = ops::pool_output_size(33, 3, 1, 2, 1, false);
+    g.OW = ops::pool_output_size(19, 3, 1, 2, 1, false);
+    Tensor plane = x.narrow(1, 0, 1).contiguous();
+    std::vector<uint16_t> o1(g.OH * g.OW), o2(g.OH * g.OW);
+    std::vector<int32_t> i1(g.OH * g.OW), i2(g.OH * g.OW);
+    ops::max_pool2d_rows(g, DType::BF16, plane.raw(), 0, o1.data(), i1.data(), 0, g.OH);
+    const int64_t split = 7, row0 = split * 2 - 1;  // first input row output row 7 reads
+    ops::max_pool2d_rows(g, DType::BF16, plane.raw(), 0, o2.data(), i2.data(), 0, split);
+    ops::max_pool2d_rows(g, DType::BF16, plane.data<uint16_t>() + row0 * 19, row0,
+                         o2.data() + split * g.OW, i2.data() + split * g.OW, split, g.OH);
+    EXPECT_EQ(o1, o2);
+    EXPECT_EQ(i1, i2);
+  });
 }
 
 TEST(Pool, Errors) {
@@ -306,50 +328,52 @@ TEST(Upsample, IndexRuleMatchesTorch) {
 }
 
 TEST(Upsample, MatchesReferenceNCHWAndChannelsLast) {
-  struct Case {
-    Shape nchw;
-    std::vector<std::string> kvs;
-  };
-  const Case cases[] = {
-      {{2, 3, 5, 7}, {"scale_factor=2"}},     {{1, 2, 9, 37}, {"scale_factor=2.0"}},
-      {{1, 3, 6, 6}, {"output_size=6,6"}},    {{2, 2, 5, 11}, {"output_size=13,4"}},
-      {{1, 1, 10, 9}, {"scale_factor=0.7"}},  {{1, 2, 4, 5}, {"scale_factor=3"}},
-      {{1, 3, 3, 50}, {"output_size=7,100"}}, {{0, 3, 3, 5}, {"scale_factor=2"}},
-  };
-  for (DType t : kDtypes)
-    for (const auto& c : cases) {
-      Tensor x = pool_input(c.nchw, t, 5, true);
-      Tensor y = run("upsample_nearest2d", {x}, c.kvs)[0];
-      auto kl = c.kvs;
-      kl.push_back("channels_last=true");
-      Tensor yl = run("upsample", {x.permute({0, 2, 3, 1}).clone()}, kl)[0];
-      const int64_t N = c.nchw[0], C = c.nchw[1], H = c.nchw[2], W = c.nchw[3];
-      const int64_t OH = y.shape()[2], OW = y.shape()[3];
-      ASSERT_EQ(yl.shape(), (Shape{N, OH, OW, C}));
-      std::optional<double> sf;
-      if (c.kvs[0].rfind("scale_factor=", 0) == 0) sf = std::stod(c.kvs[0].substr(13));
-      if (sf) {
-        ASSERT_EQ(OH, static_cast<int64_t>(H * *sf));
-        ASSERT_EQ(OW, static_cast<int64_t>(W * *sf));
+  each_target([&] {
+    struct Case {
+      Shape nchw;
+      std::vector<std::string> kvs;
+    };
+    const Case cases[] = {
+        {{2, 3, 5, 7}, {"scale_factor=2"}},     {{1, 2, 9, 37}, {"scale_factor=2.0"}},
+        {{1, 3, 6, 6}, {"output_size=6,6"}},    {{2, 2, 5, 11}, {"output_size=13,4"}},
+        {{1, 1, 10, 9}, {"scale_factor=0.7"}},  {{1, 2, 4, 5}, {"scale_factor=3"}},
+        {{1, 3, 3, 50}, {"output_size=7,100"}}, {{0, 3, 3, 5}, {"scale_factor=2"}},
+    };
+    for (DType t : kDtypes)
+      for (const auto& c : cases) {
+        Tensor x = pool_input(c.nchw, t, 5, true);
+        Tensor y = run("upsample_nearest2d", {x}, c.kvs)[0];
+        auto kl = c.kvs;
+        kl.push_back("channels_last=true");
+        Tensor yl = run("upsample", {x.permute({0, 2, 3, 1}).clone()}, kl)[0];
+        const int64_t N = c.nchw[0], C = c.nchw[1], H = c.nchw[2], W = c.nchw[3];
+        const int64_t OH = y.shape()[2], OW = y.shape()[3];
+        ASSERT_EQ(yl.shape(), (Shape{N, OH, OW, C}));
+        std::optional<double> sf;
+        if (c.kvs[0].rfind("scale_factor=", 0) == 0) sf = std::stod(c.kvs[0].substr(13));
+        if (sf) {
+          ASSERT_EQ(OH, static_cast<int64_t>(H * *sf));
+          ASSERT_EQ(OW, static_cast<int64_t>(W * *sf));
+        }
+        // Reference: float scale, floor, clamp (with torch's 1x and 2x shortcuts).
+        auto src = [&](int64_t o, int64_t in, int64_t out) -> int64_t {
+          if (out == in) return o;
+          if (out == 2 * in) return o / 2;
+          float s =
+              sf ? static_cast<float>(1.0 / *sf) : static_cast<float>(in) / static_cast<float>(out);
+          return std::min<int64_t>(static_cast<int64_t>(std::floor(static_cast<float>(o) * s)),
+                                   in - 1);
+        };
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t ch = 0; ch < C; ++ch)
+            for (int64_t oh = 0; oh < OH; ++oh)
+              for (int64_t ow = 0; ow < OW; ++ow) {
+                double want = x.get(((n * C + ch) * H + src(oh, H, OH)) * W + src(ow, W, OW));
+                ASSERT_TRUE(same(y.get(((n * C + ch) * OH + oh) * OW + ow), want));
+                ASSERT_TRUE(same(yl.get(((n * OH + oh) * OW + ow) * C + ch), want));
+              }
       }
-      // Reference: float scale, floor, clamp (with torch's 1x and 2x shortcuts).
-      auto src = [&](int64_t o, int64_t in, int64_t out) -> int64_t {
-        if (out == in) return o;
-        if (out == 2 * in) return o / 2;
-        float s =
-            sf ? static_cast<float>(1.0 / *sf) : static_cast<float>(in) / static_cast<float>(out);
-        return std::min<int64_t>(static_cast<int64_t>(std::floor(static_cast<float>(o) * s)),
-                                 in - 1);
-      };
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t ch = 0; ch < C; ++ch)
-          for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              double want = x.get(((n * C + ch) * H + src(oh, H, OH)) * W + src(ow, W, OW));
-              ASSERT_TRUE(same(y.get(((n * C + ch) * OH + oh) * OW + ow), want));
-              ASSERT_TRUE(same(yl.get(((n * OH + oh) * OW + ow) * C + ch), want));
-            }
-    }
+  });
 }
 
 TEST(Upsample, Errors) {

@@ -9,9 +9,9 @@ using plan::Status;
 
 namespace {
 
-plan::CallSpec call(const std::string& op, std::vector<Shape> shapes, std::vector<std::string> args = {},
-                    const std::string& memory = "l1", DType dtype = DType::BF16,
-                    Layout layout = Layout::Tile) {
+plan::CallSpec call(const std::string& op, std::vector<Shape> shapes,
+                    std::vector<std::string> args = {}, const std::string& memory = "l1",
+                    DType dtype = DType::BF16, Layout layout = Layout::Tile) {
   plan::CallSpec c;
   c.op = &ops::find_op(op);
   for (auto& s : shapes) c.inputs.push_back({s, dtype});
@@ -72,8 +72,8 @@ TEST(Precheck, SecondInputFailsAfterTheFirst) {
 }
 
 TEST(Precheck, DramPlacementFitsAndCountsCbs) {
-  auto r = plan::precheck(call("add", {{1, 2176, 3840, 3}, {1, 2176, 3840, 3}}, {}, "dram"),
-                          wormhole());
+  auto r =
+      plan::precheck(call("add", {{1, 2176, 3840, 3}, {1, 2176, 3840, 3}}, {}, "dram"), wormhole());
   EXPECT_TRUE(r.fits) << r.error;
   EXPECT_EQ(r.status, Status::Pass);
   ASSERT_EQ(r.allocations.size(), 3u);

@@ -148,7 +148,9 @@ std::vector<Tensor> exec_batch_norm(const OpCall& call) {
                                  std::min(rb, rows - blk * rb), C, a.data(), b.data());
       }
     } else {
-      // Planes, cut into 64K-element pieces so few big planes still split.
+      // Planes, cut into 64K-element pieces so few big planes still split;
+      // outputs far beyond the caches use non-temporal stores.
+      const bool stream = out.nbytes() >= (size_t{64} << 20);
       const int64_t piece = 65536, per_plane = (HW + piece - 1) / piece;
       const int64_t items = N * C * per_plane;
 #pragma omp parallel for schedule(static) if (items > 1 && x.numel() > 65536)
@@ -156,7 +158,7 @@ std::vector<Tensor> exec_batch_norm(const OpCall& call) {
         const int64_t plane = it / per_plane, h0 = (it % per_plane) * piece;
         const int64_t c = plane % C, off = plane * HW + h0;
         batch_norm_apply(x.dtype(), px + off * es, po + off * es, std::min(piece, HW - h0), a[c],
-                         b[c]);
+                         b[c], stream);
       }
     }
   }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "hwy/cache_control.h"
+
 #ifndef HWY_DISABLED_TARGETS
 #define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_SSE4)
 #endif
@@ -155,10 +157,17 @@ void BnColumns(int bf16, const void* x, int64_t rows, int64_t rs, int64_t cols, 
   Columns(static_cast<const float*>(x), rows, rs, cols, mean, m2);
 }
 
-void BnApply(int bf16, const void* x, void* out, int64_t n, float a, float b) {
+template <bool kStream>
+void ApplyT(int bf16, const void* x, void* out, int64_t n, float a, float b) {
   if (bf16)
-    return MapF32(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(out), n, Affine{a, b});
-  MapF32(static_cast<const float*>(x), static_cast<float*>(out), n, Affine{a, b});
+    return MapF32<kStream>(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(out), n,
+                           Affine{a, b});
+  MapF32<kStream>(static_cast<const float*>(x), static_cast<float*>(out), n, Affine{a, b});
+}
+
+void BnApply(int bf16, const void* x, void* out, int64_t n, float a, float b, bool stream) {
+  if (stream) return ApplyT<true>(bf16, x, out, n, a, b);
+  ApplyT<false>(bf16, x, out, n, a, b);
 }
 
 void BnApplyColumns(int bf16, const void* x, void* out, int64_t rows, int64_t cols, const float* a,
@@ -189,8 +198,10 @@ void moments_columns(DType t, const void* x, int64_t rows, int64_t row_stride, i
   HWY_DYNAMIC_DISPATCH(BnColumns)(t == DType::BF16, x, rows, row_stride, cols, mean, m2);
 }
 
-void batch_norm_apply(DType t, const void* x, void* out, int64_t n, float a, float b) {
-  if (n > 0) HWY_DYNAMIC_DISPATCH(BnApply)(t == DType::BF16, x, out, n, a, b);
+void batch_norm_apply(DType t, const void* x, void* out, int64_t n, float a, float b, bool stream) {
+  if (n <= 0) return;
+  HWY_DYNAMIC_DISPATCH(BnApply)(t == DType::BF16, x, out, n, a, b, stream);
+  if (stream) hwy::FlushStream();
 }
 
 void batch_norm_apply_columns(DType t, const void* x, void* out, int64_t rows, int64_t cols,

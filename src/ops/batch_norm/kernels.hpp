@@ -46,8 +46,10 @@ Moments moments_block(DType t, const void* x, int64_t len, int64_t count, int64_
 void moments_columns(DType t, const void* x, int64_t rows, int64_t row_stride, int64_t cols,
                      double* mean, double* m2);
 
-// out[i] = x[i] * a + b for n contiguous elements (one NCHW plane).
-void batch_norm_apply(DType t, const void* x, void* out, int64_t n, float a, float b);
+// out[i] = x[i] * a + b for n contiguous elements (one NCHW plane). `stream`
+// uses non-temporal stores (huge outputs); same bits.
+void batch_norm_apply(DType t, const void* x, void* out, int64_t n, float a, float b,
+                      bool stream = false);
 
 // out[r, c] = x[r, c] * a[c] + b[c] for contiguous rows of `cols` (NHWC).
 void batch_norm_apply_columns(DType t, const void* x, void* out, int64_t rows, int64_t cols,

@@ -16,6 +16,7 @@ namespace oomless::ops {
 namespace {
 
 constexpr int64_t kBlock = 16384;  // elements per parallel work item
+constexpr int64_t kStreamBytes = int64_t{64} << 20;
 
 // Output dims after dropping size-1 dims and merging runs that are contiguous
 // for all three tensors; the last entry is the innermost (kernel) dim.
@@ -96,6 +97,8 @@ std::vector<Tensor> exec_binary(const OpCall& call) {
   const char* pb = static_cast<const char*>(b.raw());
   char* po = static_cast<char*>(out.raw());
 
+  // Outputs far beyond the caches are written with non-temporal stores.
+  const bool stream = total * static_cast<int64_t>(eo) >= kStreamBytes;
   // Runs flat output elements [lo, hi): whole or partial innermost rows.
   auto run = [&](int64_t lo, int64_t hi) {
     int64_t row = lo / inner, col = lo % inner;
@@ -112,7 +115,7 @@ std::vector<Tensor> exec_binary(const OpCall& call) {
       ob += col * g.sb.back();
       binary_kernel(bop, alpha, a.dtype(), pa + oa * static_cast<int64_t>(ea), g.sa.back(),
                     b.dtype(), pb + ob * static_cast<int64_t>(eb), g.sb.back(), to,
-                    po + lo * static_cast<int64_t>(eo), len);
+                    po + lo * static_cast<int64_t>(eo), len, stream);
       lo += len;
       ++row;
       col = 0;

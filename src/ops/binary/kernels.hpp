@@ -20,8 +20,9 @@ namespace oomless::ops {
 // out[i] = a[i * sa] (op) b[i * sb] for i < n. Strides are in elements; 0
 // broadcasts one value, 1 is the fast contiguous case, anything else gathers.
 // a/b dtypes are F32 or BF16 (uint16_t bits); `out` is contiguous of dtype `to`
-// (BF16 only if both inputs are BF16). Serial.
+// (BF16 only if both inputs are BF16). Serial. `stream` uses non-temporal
+// stores (for outputs much larger than the last-level cache); same bits.
 void binary_kernel(BinaryOp op, float alpha, DType ta, const void* a, int64_t sa, DType tb,
-                   const void* b, int64_t sb, DType to, void* out, int64_t n);
+                   const void* b, int64_t sb, DType to, void* out, int64_t n, bool stream = false);
 
 }  // namespace oomless::ops

@@ -4,6 +4,7 @@
 // a window in torch's order, so NaN and tie handling match it exactly.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/max_pool2d/pool_simd.cpp"
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
@@ -141,6 +142,7 @@ void RowsNCHW(const PoolGeom& g, const T* in, int64_t row0, T* out, int32_t* idx
         auto mi = hn::Add(hn::Set(di, static_cast<int32_t>(ih0 * g.W + ws)), lane_step);
         for (int64_t ih = ih0; ih < ih1; ih += g.dh) {
           const T* row = in + (ih - row0) * g.W;
+          hwy::Prefetch(row + ws + 24 * N * SW);  // rows are short streams; help the prefetcher
           if (pair) {  // 2-wide window, stride 2: one load gives both taps
             VF even, odd;
             LoadPair(df, row + ws, even, odd);

@@ -192,8 +192,16 @@ std::vector<Tensor> exec_reduce(const OpCall& call) {
     double* acc = part.data() + b * outputs + j * K + c0;
     std::fill(acc, acc + w, reduce_identity(pl.kind));
     const int64_t base = offset_of(kept, j) + c0;
-    for (int64_t row = b * rb; row < std::min(rows, (b + 1) * rb); ++row)
-      reduce_accumulate(pl.kind, pl.p, t, px + (base + offset_of(reduced, row)) * es, w, acc);
+    // Runs of rows along the innermost reduced group share one stride.
+    const int64_t run = reduced.empty() ? 1 : reduced.back().size;
+    const int64_t rstride = reduced.empty() ? 0 : reduced.back().stride;
+    const int64_t end = std::min(rows, (b + 1) * rb);
+    for (int64_t row = b * rb; row < end;) {
+      const int64_t cnt = std::min({end - row, run - row % run, int64_t{8}});
+      reduce_accumulate(pl.kind, pl.p, t, px + (base + offset_of(reduced, row)) * es, cnt, rstride,
+                        w, acc);
+      row += cnt;
+    }
   }
 #pragma omp parallel for schedule(static) if (outputs > 4096)
   for (int64_t e = 0; e < outputs; ++e) {

@@ -15,6 +15,7 @@
 // Order matters: foreach_target re-includes this file per target.
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "ops/unary/simd_io-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace oomless::ops::HWY_NAMESPACE {
@@ -45,16 +46,28 @@ HWY_INLINE double ToD(uint16_t v) {
 struct SumK {
   static constexpr NormKind kKind = NormKind::Sum;
   HWY_INLINE VD Step(DD, VD acc, VD v) const { return hn::Add(acc, v); }
+  template <class V>
+  HWY_INLINE V StepF(V acc, V v) const {
+    return hn::Add(acc, v);
+  }
   HWY_INLINE double F(double x) const { return x; }
 };
 struct AbsSumK {
   static constexpr NormKind kKind = NormKind::AbsSum;
   HWY_INLINE VD Step(DD, VD acc, VD v) const { return hn::Add(acc, hn::Abs(v)); }
+  template <class V>
+  HWY_INLINE V StepF(V acc, V v) const {
+    return hn::Add(acc, hn::Abs(v));
+  }
   HWY_INLINE double F(double x) const { return std::fabs(x); }
 };
 struct SqSumK {
   static constexpr NormKind kKind = NormKind::SqSum;
   HWY_INLINE VD Step(DD, VD acc, VD v) const { return hn::MulAdd(v, v, acc); }
+  template <class V>
+  HWY_INLINE V StepF(V acc, V v) const {
+    return hn::MulAdd(v, v, acc);
+  }
   HWY_INLINE double F(double x) const { return x * x; }
 };
 struct PowSumK {
@@ -109,6 +122,41 @@ HWY_INLINE VD Merge(DD dd, const K& k, VD a, VD b) {
   return hn::Add(a, b);
 }
 
+constexpr bool IsSum(NormKind k) {
+  return k == NormKind::Sum || k == NormKind::AbsSum || k == NormKind::SqSum;
+}
+
+// Sums first add kSub terms per f32 lane, then widen the partials to double:
+// 2.5x fewer conversions. A partial of kSub terms carries <= kSub * 2^-24 of
+// its terms' magnitude (exact for most bf16 data). Returns elements done.
+template <class K, class T>
+HWY_INLINE int64_t SumF32(const K& k, const T* x, int64_t n, VD& a0, VD& a1) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)k, (void)x, (void)n, (void)a0, (void)a1;
+  return 0;
+#else
+  constexpr int kSub = 4;
+  const DD dd;
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<float, DD> dh;  // half of df
+  const int64_t NF = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + 4 * NF * kSub <= n;) {
+    auto f0 = hn::Zero(df), f1 = f0, f2 = f0, f3 = f0;
+    for (int s = 0; s < kSub; ++s, i += 4 * NF) {
+      f0 = k.StepF(f0, LoadF(df, x + i));
+      f1 = k.StepF(f1, LoadF(df, x + i + NF));
+      f2 = k.StepF(f2, LoadF(df, x + i + 2 * NF));
+      f3 = k.StepF(f3, LoadF(df, x + i + 3 * NF));
+    }
+    const auto f = hn::Add(hn::Add(f0, f1), hn::Add(f2, f3));
+    a0 = hn::Add(a0, hn::PromoteTo(dd, hn::LowerHalf(dh, f)));
+    a1 = hn::Add(a1, hn::PromoteTo(dd, hn::UpperHalf(dh, f)));
+  }
+  return i;
+#endif
+}
+
 template <class K, class T>
 double Block(const K& k, const T* x, int64_t n) {
   const DD dd;
@@ -116,6 +164,7 @@ double Block(const K& k, const T* x, int64_t n) {
   const VD id = hn::Set(dd, reduce_identity(K::kKind));
   VD a0 = id, a1 = id, a2 = id, a3 = id;
   int64_t i = 0;
+  if constexpr (IsSum(K::kKind)) i = SumF32(k, x, n, a0, a1);
   for (; i + 4 * N <= n; i += 4 * N) {
     a0 = k.Step(dd, a0, LoadD(dd, x + i));
     a1 = k.Step(dd, a1, LoadD(dd, x + i + N));
@@ -132,14 +181,21 @@ double Block(const K& k, const T* x, int64_t n) {
   return acc;
 }
 
+// Folds `rows` rows (row_stride apart) into acc, row by row per column: the
+// same per-lane order as one call per row, with acc loaded once per vector.
 template <class K, class T>
-void Accumulate(const K& k, const T* x, int64_t n, double* acc) {
+void Accumulate(const K& k, const T* x, int64_t rows, int64_t rs, int64_t n, double* acc) {
   const DD dd;
   const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
   int64_t i = 0;
-  for (; i + N <= n; i += N)
-    hn::StoreU(k.Step(dd, hn::LoadU(dd, acc + i), LoadD(dd, x + i)), dd, acc + i);
-  for (; i < n; ++i) acc[i] = reduce_combine(K::kKind, acc[i], k.F(ToD(x[i])));
+  for (; i + N <= n; i += N) {
+    VD a = hn::LoadU(dd, acc + i);
+    for (int64_t r = 0; r < rows; ++r) a = k.Step(dd, a, LoadD(dd, x + r * rs + i));
+    hn::StoreU(a, dd, acc + i);
+  }
+  for (; i < n; ++i)
+    for (int64_t r = 0; r < rows; ++r)
+      acc[i] = reduce_combine(K::kKind, acc[i], k.F(ToD(x[r * rs + i])));
 }
 
 template <class F>
@@ -172,10 +228,11 @@ double ReduceBlock(int kind, double p, int bf16, const void* x, int64_t n) {
   });
 }
 
-void ReduceAccumulate(int kind, double p, int bf16, const void* x, int64_t n, double* acc) {
+void ReduceAccumulate(int kind, double p, int bf16, const void* x, int64_t rows, int64_t rs,
+                      int64_t n, double* acc) {
   WithKind(static_cast<NormKind>(kind), p, [&](const auto& k) {
-    if (bf16) return Accumulate(k, static_cast<const uint16_t*>(x), n, acc);
-    return Accumulate(k, static_cast<const float*>(x), n, acc);
+    if (bf16) return Accumulate(k, static_cast<const uint16_t*>(x), rows, rs, n, acc);
+    return Accumulate(k, static_cast<const float*>(x), rows, rs, n, acc);
   });
 }
 
@@ -201,9 +258,10 @@ double reduce_run(NormKind k, double p, DType t, const void* x, int64_t n, doubl
   return acc;
 }
 
-void reduce_accumulate(NormKind k, double p, DType t, const void* x, int64_t n, double* acc) {
-  if (n > 0)
-    HWY_DYNAMIC_DISPATCH(ReduceAccumulate)(static_cast<int>(k), p, t == DType::BF16, x, n, acc);
+void reduce_accumulate(NormKind k, double p, DType t, const void* x, int64_t rows,
+                       int64_t row_stride, int64_t n, double* acc) {
+  if (n > 0 && rows > 0) HWY_DYNAMIC_DISPATCH(ReduceAccumulate)
+  (static_cast<int>(k), p, t == DType::BF16, x, rows, row_stride, n, acc);
 }
 
 }  // namespace oomless::ops

@@ -6,6 +6,9 @@
 #include "ops/softmax/kernels.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+
+#include "hwy/cache_control.h"
 
 #ifndef HWY_DISABLED_TARGETS
 #define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_SSE4)
@@ -32,30 +35,6 @@ HWY_INLINE float ToF(uint16_t v) {
   return bf16_to_f32(v);
 }
 
-// exp(x) for x <= 0 (softmax's x - max), ~30% fewer ops than hn::Exp: one
-// rounding trick for q, Cody-Waite reduction, Highway's f32 polynomial, and
-// 2^q written straight into the exponent. Results below 2^-126 (x < -87.34)
-// flush to 0 (< 1.2e-38 absolute; torch would give a subnormal); -inf -> 0.
-template <class D, class V>
-HWY_INLINE V ExpNonPos(D d, V x) {
-  const hn::RebindToSigned<D> di;
-  const V kMin = hn::Set(d, -87.3365448f);  // ln(2^-126)
-  const V xc = hn::Max(x, kMin);
-  const V magic = hn::Set(d, 12582912.f);  // 1.5 * 2^23: adding it rounds to int
-  const V t = hn::MulAdd(xc, hn::Set(d, 1.44269504088896341f), magic);
-  const V q = hn::Sub(t, magic);
-  const auto qi = hn::Sub(hn::BitCast(di, t), hn::BitCast(di, magic));
-  V r = hn::MulAdd(q, hn::Set(d, -0.693145751953125f), xc);  // exact (Cody-Waite)
-  r = hn::MulAdd(q, hn::Set(d, -1.428606765330187045e-6f), r);
-  const V p = hn::impl::Estrin(
-      r, hn::Set(d, 0.5f), hn::Set(d, 0.166666671633720397949219f),
-      hn::Set(d, 0.0416664853692054748535156f), hn::Set(d, 0.00833336077630519866943359f),
-      hn::Set(d, 0.00139304355252534151077271f), hn::Set(d, 0.000198527617612853646278381f));
-  const V er = hn::Add(hn::MulAdd(p, hn::Mul(r, r), r), hn::Set(d, 1.f));
-  const V scale = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(qi, hn::Set(di, 127))));
-  return hn::IfThenZeroElse(hn::Lt(x, kMin), hn::Mul(er, scale));
-}
-
 // Loads up to Lanes elements; missing lanes get `pad`.
 template <class T>
 HWY_INLINE VF LoadPadded(DF df, const T* p, int64_t count, float pad) {
@@ -77,13 +56,15 @@ HWY_INLINE void StorePartial(DF df, VF v, T* p, int64_t count) {
 // Stats of one block (<= kSoftmaxBlock elements); stores exp(x - max) into
 // `scratch` when given. The lane of each element depends only on its offset.
 template <class T>
-SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch) {
+SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch, const T* next = nullptr) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const VF ninf = hn::Set(df, -INFINITY);
   VF m = ninf;
   auto nanm = hn::Ne(m, m);
   for (int64_t i = 0; i < n; i += N) {
+    // The next row streams in from DRAM while this one is computed.
+    if (next) hwy::Prefetch(next + i);
     const VF v = LoadPadded(df, x + i, std::min(N, n - i), -INFINITY);
     m = hn::Max(m, v);
     nanm = hn::Or(nanm, hn::IsNaN(v));
@@ -96,10 +77,10 @@ SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch) {
   VF s0 = hn::Zero(df), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    const VF e0 = ExpNonPos(df, hn::Sub(LoadF(df, x + i), vm));
-    const VF e1 = ExpNonPos(df, hn::Sub(LoadF(df, x + i + N), vm));
-    const VF e2 = ExpNonPos(df, hn::Sub(LoadF(df, x + i + 2 * N), vm));
-    const VF e3 = ExpNonPos(df, hn::Sub(LoadF(df, x + i + 3 * N), vm));
+    const VF e0 = FastExp(df, hn::Sub(LoadF(df, x + i), vm));
+    const VF e1 = FastExp(df, hn::Sub(LoadF(df, x + i + N), vm));
+    const VF e2 = FastExp(df, hn::Sub(LoadF(df, x + i + 2 * N), vm));
+    const VF e3 = FastExp(df, hn::Sub(LoadF(df, x + i + 3 * N), vm));
     if (scratch) {
       hn::StoreU(e0, df, scratch + i);
       hn::StoreU(e1, df, scratch + i + N);
@@ -113,7 +94,7 @@ SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch) {
   }
   for (; i < n; i += N) {
     const int64_t cnt = std::min(N, n - i);
-    const VF e = ExpNonPos(df, hn::Sub(LoadPadded(df, x + i, cnt, -INFINITY), vm));
+    const VF e = FastExp(df, hn::Sub(LoadPadded(df, x + i, cnt, -INFINITY), vm));
     if (scratch) StorePartial(df, e, scratch + i, cnt);
     s0 = hn::Add(s0, e);
   }
@@ -139,7 +120,7 @@ struct ExpScale {
   float max, inv;
   template <class D, class V>
   HWY_INLINE V operator()(D d, V x) const {
-    return hn::Mul(ExpNonPos(d, hn::Sub(x, hn::Set(d, max))), hn::Set(d, inv));
+    return hn::Mul(FastExp(d, hn::Sub(x, hn::Set(d, max))), hn::Set(d, inv));
   }
 };
 struct FillNaN {
@@ -159,13 +140,13 @@ void RowApply(const TI* x, TO* out, int64_t len, const SoftmaxStats& st) {
   MapF32(x, out, len, ExpScale{st.max, 1.f / st.sum});
 }
 
-template <class TI, class TO>
-void LastDimRow(const TI* x, TO* out, int64_t len, float* scratch) {
+template <bool kStream, class TI, class TO>
+void LastDimRow(const TI* x, TO* out, int64_t len, float* scratch, const TI* next) {
   if (len > kSoftmaxBlock) return RowApply(x, out, len, RowStats(x, len));
   // Same stats as RowStats (one block), and exp values already in scratch.
-  const SoftmaxStats st = BlockStats(x, len, scratch);
+  const SoftmaxStats st = BlockStats(x, len, scratch, next);
   if (Bad(st)) return MapF32(x, out, len, FillNaN{});
-  MapF32(scratch, out, len, Scale{1.f / st.sum});
+  MapF32<kStream>(scratch, out, len, Scale{1.f / st.sum});
 }
 
 // Softmax down `len` rows for `count` (<= Lanes) adjacent inner positions.
@@ -181,11 +162,11 @@ void InnerLanes(const TI* x, TO* out, int64_t len, int64_t ls, int64_t count) {
   }
   VF s = hn::Zero(df);
   for (int64_t k = 0; k < len; ++k)
-    s = hn::Add(s, ExpNonPos(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m)));
+    s = hn::Add(s, FastExp(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m)));
   const VF inv = hn::Div(hn::Set(df, 1.f), s);
   const auto bad = hn::Or(nanm, hn::Eq(hn::Abs(m), hn::Set(df, INFINITY)));
   for (int64_t k = 0; k < len; ++k) {
-    const VF e = ExpNonPos(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m));
+    const VF e = FastExp(df, hn::Sub(LoadPadded(df, x + k * ls, count, 0.f), m));
     StorePartial(df, hn::IfThenElse(bad, hn::Set(df, NAN), hn::Mul(e, inv)), out + k * ls, count);
   }
 }
@@ -196,8 +177,14 @@ void Run(const void* in, void* out, const SoftmaxGeom& g) {
   auto* y = static_cast<TO*>(out);
   if (g.inner == 1 && g.len_stride == 1) {
     HWY_ALIGN float scratch[kSoftmaxBlock];
-    for (int64_t o = 0; o < g.outer; ++o)
-      LastDimRow(x + o * g.outer_stride, y + o * g.outer_stride, g.len, scratch);
+    for (int64_t o = 0; o < g.outer; ++o) {
+      const TI* next = o + 1 < g.outer ? x + (o + 1) * g.outer_stride : nullptr;
+      if (g.stream)
+        LastDimRow<true>(x + o * g.outer_stride, y + o * g.outer_stride, g.len, scratch, next);
+      else
+        LastDimRow<false>(x + o * g.outer_stride, y + o * g.outer_stride, g.len, scratch, next);
+    }
+    if (g.stream) hwy::FlushStream();
     return;
   }
   const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));

@@ -10,7 +10,9 @@
 //    depend on the cut or on threads. (Merging per-piece stats computed from
 //    scratch is NOT bit-identical; merge per-block stats instead.)
 //
-// Numerics (f32): out = exp(x - M) * (1 / S). Exp is Highway's (1 ulp); S sums
+// Numerics (f32): out = exp(x - M) * (1 / S). Exp is FastExp (unary/
+// simd_io-inl.h: Highway's polynomial, 1 ulp; values below 2^-125 flush to 0,
+// so outputs carry up to 2.4e-38 absolute error there); S sums
 // up to kSoftmaxBlock terms per block in 4 x lanes f32 accumulators, then merges
 // blocks with expf. Relative error <= (4 + |x - M| + len / (4 lanes)) * 2^-24
 // worst case (x - M is rounded in f32 before exp, exact for bf16 inputs), with
@@ -32,6 +34,7 @@ constexpr int64_t kSoftmaxBlock = 8192;
 struct SoftmaxGeom {
   int64_t outer = 1, len = 1, inner = 1;
   int64_t outer_stride = 1, len_stride = 1;
+  bool stream = false;  // non-temporal output stores (huge outputs); same bits
 };
 
 // Softmax over `len` for every (outer, inner) position of the view. Serial.

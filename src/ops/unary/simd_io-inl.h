@@ -34,19 +34,25 @@ HWY_INLINE hn::VFromD<DF> LoadF(DF df, const uint16_t* p) {
   return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, p))));
 }
 
-// f32 -> bf16 bits, round to nearest even, NaN kept quiet.
+// f32 bits with the bf16 result in the upper half: round to nearest even,
+// NaN kept quiet (as core f32_to_bf16).
 template <class DF>
-HWY_INLINE hn::VFromD<hn::Rebind<uint16_t, DF>> ToBF16(DF /*df*/, hn::VFromD<DF> v) {
+HWY_INLINE hn::VFromD<hn::RebindToUnsigned<DF>> RoundToBF16Hi(DF /*df*/, hn::VFromD<DF> v) {
   const hn::RebindToUnsigned<DF> du;
-  const hn::RebindToSigned<DF> di;
-  const hn::Rebind<uint16_t, DF> du16;
   const auto u = hn::BitCast(du, v);
   const auto lsb = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u));
-  const auto rne = hn::ShiftRight<16>(hn::Add(hn::Add(u, hn::Set(du, 0x7fffu)), lsb));
-  const auto quiet = hn::ShiftRight<16>(hn::Or(u, hn::Set(du, 0x00400000u)));
-  const auto bits = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), quiet, rne);
+  const auto rne = hn::Add(hn::Add(u, hn::Set(du, 0x7fffu)), lsb);
+  const auto quiet = hn::Or(u, hn::Set(du, 0x00400000u));
+  return hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), quiet, rne);
+}
+
+// f32 -> bf16 bits (one vector, half width).
+template <class DF>
+HWY_INLINE hn::VFromD<hn::Rebind<uint16_t, DF>> ToBF16(DF df, hn::VFromD<DF> v) {
+  const hn::RebindToSigned<DF> di;
+  const auto bits = hn::ShiftRight<16>(RoundToBF16Hi(df, v));
   // Values are < 2^16, so the saturating i32 -> u16 demotion is exact.
-  return hn::DemoteTo(du16, hn::BitCast(di, bits));
+  return hn::DemoteTo(hn::Rebind<uint16_t, DF>(), hn::BitCast(di, bits));
 }
 
 template <class DF>
@@ -58,15 +64,63 @@ HWY_INLINE void StoreF(DF df, hn::VFromD<DF> v, uint16_t* p) {
   hn::StoreU(ToBF16(df, v), hn::Rebind<uint16_t, DF>(), p);
 }
 
-// Non-temporal stores (p aligned to the stored vector): outputs far larger
-// than the caches then skip the read-for-ownership of each line.
-template <class DF>
-HWY_INLINE void StreamF(DF df, hn::VFromD<DF> v, float* p) {
-  hn::Stream(v, df, p);
+// Two vectors a, b to p[0, 2N). For bf16 one two-source shuffle of the upper
+// halves replaces two demotions (pack + permute each).
+template <bool kStream, class DF>
+HWY_INLINE void StoreF2(DF df, hn::VFromD<DF> a, hn::VFromD<DF> b, float* p) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  if constexpr (kStream) {
+    hn::Stream(a, df, p);
+    hn::Stream(b, df, p + N);
+  } else {
+    hn::StoreU(a, df, p);
+    hn::StoreU(b, df, p + N);
+  }
 }
-template <class DF>
-HWY_INLINE void StreamF(DF df, hn::VFromD<DF> v, uint16_t* p) {
-  hn::Stream(ToBF16(df, v), hn::Rebind<uint16_t, DF>(), p);
+template <bool kStream, class DF>
+HWY_INLINE void StoreF2(DF df, hn::VFromD<DF> a, hn::VFromD<DF> b, uint16_t* p) {
+#if HWY_TARGET == HWY_SCALAR
+  StoreF(df, a, p);
+  StoreF(df, b, p + 1);
+#else
+  const hn::Repartition<uint16_t, DF> dw;  // 2N lanes
+  const auto v = hn::ConcatOdd(dw, hn::BitCast(dw, RoundToBF16Hi(df, b)),
+                               hn::BitCast(dw, RoundToBF16Hi(df, a)));
+  if constexpr (kStream)
+    hn::Stream(v, dw, p);
+  else
+    hn::StoreU(v, dw, p);
+#endif
+}
+
+// exp(x) in ~17 ops (hn::Exp takes ~22): round-to-int by the 1.5 * 2^23
+// trick, Cody-Waite reduction, Highway's f32 polynomial (same accuracy, 1
+// ulp), and 2^(q-1) written straight into the exponent (then doubled, so
+// q = 128 still works). Results below 2^-125 (x < -86.64) flush to 0 (the
+// tail of the subnormal range, < 2.4e-38 absolute), overflow gives inf, -inf
+// gives 0, NaN gives an unspecified finite value (callers handle NaN).
+template <class D, class V>
+HWY_INLINE V FastExp(D d, V x) {
+  const hn::RebindToSigned<D> di;
+  const V kMin = hn::Set(d, -86.6433868f);  // ln(2^-125)
+  // Just above ln(FLT_MAX), so that larger x still overflow to inf.
+  const V xc = hn::Min(hn::Max(x, kMin), hn::Set(d, 88.7229f));
+  const V magic = hn::Set(d, 12582912.f);  // 1.5 * 2^23
+  const V t = hn::MulAdd(xc, hn::Set(d, 1.44269504088896341f), magic);
+  const V q = hn::Sub(t, magic);
+  const auto qi = hn::Sub(hn::BitCast(di, t), hn::BitCast(di, magic));  // in [-125, 128]
+  V r = hn::MulAdd(q, hn::Set(d, -0.693145751953125f), xc);             // exact (Cody-Waite)
+  r = hn::MulAdd(q, hn::Set(d, -1.428606765330187045e-6f), r);
+  const V r2 = hn::Mul(r, r);
+  const V p01 = hn::MulAdd(hn::Set(d, 0.166666671633720397949219f), r, hn::Set(d, 0.5f));
+  const V p23 = hn::MulAdd(hn::Set(d, 0.00833336077630519866943359f), r,
+                           hn::Set(d, 0.0416664853692054748535156f));
+  const V p45 = hn::MulAdd(hn::Set(d, 0.000198527617612853646278381f), r,
+                           hn::Set(d, 0.00139304355252534151077271f));
+  const V p = hn::MulAdd(hn::MulAdd(p45, r2, p23), r2, p01);  // Estrin
+  const V er = hn::Add(hn::MulAdd(p, r2, r), hn::Set(d, 1.f));
+  const V half_scale = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(qi, hn::Set(di, 126))));
+  return hn::IfThenZeroElse(hn::Lt(x, kMin), hn::Mul(hn::Add(er, er), half_scale));
 }
 
 // Fewer than Lanes elements through a padded stack vector (zeros in the pad).
@@ -90,27 +144,19 @@ HWY_INLINE void MapF32(const TI* in, TO* out, int64_t n, const F& f) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t i = 0;
   if constexpr (kStream) {
+    // Streams need the pair of vectors aligned: N f32 or 2N bf16 = N * 4 bytes.
     const auto addr = reinterpret_cast<uintptr_t>(out);
-    const uintptr_t vbytes = static_cast<uintptr_t>(N) * sizeof(TO);
-    if (addr % sizeof(TO) == 0) {
-      const int64_t head = std::min<int64_t>(
-          n, static_cast<int64_t>((vbytes - addr % vbytes) % vbytes / sizeof(TO)));
-      if (head > 0) MapPartial(in, out, head, f);  // head < N
-      i = head;
-      for (; i + 2 * N <= n; i += 2 * N) {
-        const auto a = f(df, LoadF(df, in + i));
-        const auto b = f(df, LoadF(df, in + i + N));
-        StreamF(df, a, out + i);
-        StreamF(df, b, out + i + N);
-      }
-    }
+    const uintptr_t vbytes = static_cast<uintptr_t>(N) * sizeof(float);
+    if (addr % sizeof(TO) != 0) return MapF32<false>(in, out, n, f);
+    const int64_t head =
+        std::min<int64_t>(n, static_cast<int64_t>((vbytes - addr % vbytes) % vbytes / sizeof(TO)));
+    for (; i < head; i += std::min(N, head - i))
+      MapPartial(in + i, out + i, std::min(N, head - i), f);
+    for (; i + 2 * N <= n; i += 2 * N)
+      StoreF2<true>(df, f(df, LoadF(df, in + i)), f(df, LoadF(df, in + i + N)), out + i);
   }
-  for (; i + 2 * N <= n; i += 2 * N) {
-    const auto a = f(df, LoadF(df, in + i));
-    const auto b = f(df, LoadF(df, in + i + N));
-    StoreF(df, a, out + i);
-    StoreF(df, b, out + i + N);
-  }
+  for (; i + 2 * N <= n; i += 2 * N)
+    StoreF2<false>(df, f(df, LoadF(df, in + i)), f(df, LoadF(df, in + i + N)), out + i);
   for (; i + N <= n; i += N) StoreF(df, f(df, LoadF(df, in + i)), out + i);
   if (i < n) MapPartial(in + i, out + i, n - i, f);
 }

@@ -1,0 +1,45 @@
+// The auto policy: the planner chooses how the call fits (re-placed, streamed,
+// chunked from host, host fallback); query mode stops at the plan, run mode
+// runs it with data in the budgeted device's arenas and verifies it.
+#include <fmt/format.h>
+
+#include "exec/planned.hpp"
+#include "exec/verify.hpp"
+#include "report/policy.hpp"
+
+namespace oomless::report {
+
+void run_auto_policy(const plan::CallSpec& call, const device::Profile& profile,
+                     const RunSettings& s, CaseResult& r) {
+  plan::Plan p = plan::choose_plan(call, profile, {});
+  r.status = "PASS";
+  r.message.clear();
+  r.failed_allocation.clear();
+  r.pass_kind = std::string(plan::strategy_name(p.strategy));
+  r.strategy = plan::plan_line(p);
+  r.chunks = p.num_chunks;
+  r.cb_bytes_per_core = p.check.cb_bytes_per_core;
+  r.peak_l1_per_core = p.check.peak_l1_per_core;
+  r.peak_dram_per_bank = p.check.peak_dram_per_bank;
+  r.peak_host_bytes = p.host_bytes;
+  if (s.mode != "run") return;
+  std::vector<Tensor> inputs = exec::make_inputs(call, exec::Init::Rand, s.seed);
+  std::vector<Tensor> before;  // silu_ writes its input; the reference needs it as it was
+  for (const auto& t : inputs) before.push_back(t.clone());
+  exec::PlannedResult pr = exec::run_planned(p, call, inputs, profile);
+  r.peak_l1_per_core = pr.run.peak_l1_per_core;
+  r.peak_dram_per_bank = pr.run.peak_dram_per_bank;
+  ops::OpCall ref{*call.op, before, call.args};
+  exec::VerifyResult v = exec::verify_outputs(ref, pr.run.outputs, s.verify_samples, s.seed);
+  r.max_abs_error = v.max_abs_error;
+  r.verify_checked = v.checked;
+  r.verify_failed = v.failed;
+  if (!v.ok()) {
+    r.status = "FAIL_ASSERT_EXCEPTION";
+    r.pass_kind.clear();
+    r.message = fmt::format("verification failed: {} of {} checked elements differ; first: {}",
+                            v.failed, v.checked, v.first_failure);
+  }
+}
+
+}  // namespace oomless::report
