@@ -95,20 +95,21 @@ HWY_INLINE void StoreF2(DF df, hn::VFromD<DF> a, hn::VFromD<DF> b, uint16_t* p) 
 
 // exp(x) in ~17 ops (hn::Exp takes ~22): round-to-int by the 1.5 * 2^23
 // trick, Cody-Waite reduction, Highway's f32 polynomial (same accuracy, 1
-// ulp), and 2^(q-1) written straight into the exponent (then doubled, so
-// q = 128 still works). Results below 2^-125 (x < -86.64) flush to 0 (the
-// tail of the subnormal range, < 2.4e-38 absolute), overflow gives inf, -inf
-// gives 0, NaN gives an unspecified finite value (callers handle NaN).
+// ulp), and 2^q applied as two normal powers of two 2^a * 2^b (a = q >> 1),
+// so the whole range works: q = 128 overflows to inf only past FLT_MAX and
+// results in the subnormal range round once, like a correctly scaled exp.
+// Below ln(2^-150) the result is 0, -inf gives 0, NaN gives an unspecified
+// finite value (callers handle NaN).
 template <class D, class V>
 HWY_INLINE V FastExp(D d, V x) {
   const hn::RebindToSigned<D> di;
-  const V kMin = hn::Set(d, -86.6433868f);  // ln(2^-125)
+  const V kMin = hn::Set(d, -103.972077f);  // ln(2^-150): below, exp rounds to 0
   // Just above ln(FLT_MAX), so that larger x still overflow to inf.
   const V xc = hn::Min(hn::Max(x, kMin), hn::Set(d, 88.7229f));
   const V magic = hn::Set(d, 12582912.f);  // 1.5 * 2^23
   const V t = hn::MulAdd(xc, hn::Set(d, 1.44269504088896341f), magic);
   const V q = hn::Sub(t, magic);
-  const auto qi = hn::Sub(hn::BitCast(di, t), hn::BitCast(di, magic));  // in [-125, 128]
+  const auto qi = hn::Sub(hn::BitCast(di, t), hn::BitCast(di, magic));  // in [-150, 128]
   V r = hn::MulAdd(q, hn::Set(d, -0.693145751953125f), xc);             // exact (Cody-Waite)
   r = hn::MulAdd(q, hn::Set(d, -1.428606765330187045e-6f), r);
   const V r2 = hn::Mul(r, r);
@@ -119,8 +120,11 @@ HWY_INLINE V FastExp(D d, V x) {
                            hn::Set(d, 0.00139304355252534151077271f));
   const V p = hn::MulAdd(hn::MulAdd(p45, r2, p23), r2, p01);  // Estrin
   const V er = hn::Add(hn::MulAdd(p, r2, r), hn::Set(d, 1.f));
-  const V half_scale = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(qi, hn::Set(di, 126))));
-  return hn::IfThenZeroElse(hn::Lt(x, kMin), hn::Mul(hn::Add(er, er), half_scale));
+  const auto qa = hn::ShiftRight<1>(qi);  // arithmetic: a = floor(q / 2), b = q - a
+  const auto qb = hn::Sub(qi, qa);
+  const V scale_a = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(qa, hn::Set(di, 127))));
+  const V scale_b = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(qb, hn::Set(di, 127))));
+  return hn::IfThenZeroElse(hn::Lt(x, kMin), hn::Mul(hn::Mul(er, scale_a), scale_b));
 }
 
 // Fewer than Lanes elements through a padded stack vector (zeros in the pad).
