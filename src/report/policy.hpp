@@ -32,6 +32,11 @@ void run_strict_policy(const plan::CallSpec& call, const device::Profile& profil
 void run_auto_policy(const plan::CallSpec& call, const device::Profile& profile,
                      const RunSettings& settings, CaseResult& r);
 
+// Verifies a run mode case's outputs against the slow reference (inputs as they
+// were before the run); a mismatch makes the case FAIL_ASSERT_EXCEPTION.
+void verify_case(const plan::CallSpec& call, const std::vector<Tensor>& inputs_before,
+                 const std::vector<Tensor>& outputs, const RunSettings& s, CaseResult& r);
+
 // Padded and logical bytes the call asks for, per bank, and its CB bytes per
 // core, computed without allocating (as much as validation allows).
 void measure_footprint(const plan::CallSpec& call, const device::Profile& profile, CaseResult& r);

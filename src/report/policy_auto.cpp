@@ -1,10 +1,7 @@
 // The auto policy: the planner chooses how the call fits (re-placed, streamed,
 // chunked from host, host fallback); query mode stops at the plan, run mode
 // runs it with data in the budgeted device's arenas and verifies it.
-#include <fmt/format.h>
-
 #include "exec/planned.hpp"
-#include "exec/verify.hpp"
 #include "report/policy.hpp"
 
 namespace oomless::report {
@@ -29,17 +26,7 @@ void run_auto_policy(const plan::CallSpec& call, const device::Profile& profile,
   exec::PlannedResult pr = exec::run_planned(p, call, inputs, profile);
   r.peak_l1_per_core = pr.run.peak_l1_per_core;
   r.peak_dram_per_bank = pr.run.peak_dram_per_bank;
-  ops::OpCall ref{*call.op, before, call.args};
-  exec::VerifyResult v = exec::verify_outputs(ref, pr.run.outputs, s.verify_samples, s.seed);
-  r.max_abs_error = v.max_abs_error;
-  r.verify_checked = v.checked;
-  r.verify_failed = v.failed;
-  if (!v.ok()) {
-    r.status = "FAIL_ASSERT_EXCEPTION";
-    r.pass_kind.clear();
-    r.message = fmt::format("verification failed: {} of {} checked elements differ; first: {}",
-                            v.failed, v.checked, v.first_failure);
-  }
+  verify_case(call, before, pr.run.outputs, s, r);
 }
 
 }  // namespace oomless::report

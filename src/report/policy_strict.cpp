@@ -10,6 +10,21 @@
 
 namespace oomless::report {
 
+void verify_case(const plan::CallSpec& call, const std::vector<Tensor>& inputs_before,
+                 const std::vector<Tensor>& outputs, const RunSettings& s, CaseResult& r) {
+  ops::OpCall ref{*call.op, inputs_before, call.args};
+  exec::VerifyResult v = exec::verify_outputs(ref, outputs, s.verify_samples, s.seed);
+  r.max_abs_error = v.max_abs_error;
+  r.verify_checked = v.checked;
+  r.verify_failed = v.failed;
+  if (!v.ok()) {
+    r.status = "FAIL_ASSERT_EXCEPTION";
+    r.pass_kind.clear();
+    r.message = fmt::format("verification failed: {} of {} checked elements differ; first: {}",
+                            v.failed, v.checked, v.first_failure);
+  }
+}
+
 static void take_query(const plan::QueryResult& q, CaseResult& r) {
   r.status = std::string(plan::status_name(q.status));
   r.message = q.fits ? std::string() : q.error;
@@ -59,17 +74,7 @@ void run_strict_policy(const plan::CallSpec& call, const device::Profile& profil
   for (const auto& t : before) host += static_cast<int64_t>(t.nbytes());
   for (const auto& t : run.outputs) host += static_cast<int64_t>(t.nbytes());
   r.peak_host_bytes = host;
-  ops::OpCall ref{*call.op, before, call.args};
-  exec::VerifyResult v = exec::verify_outputs(ref, run.outputs, s.verify_samples, s.seed);
-  r.max_abs_error = v.max_abs_error;
-  r.verify_checked = v.checked;
-  r.verify_failed = v.failed;
-  if (!v.ok()) {
-    r.status = "FAIL_ASSERT_EXCEPTION";
-    r.pass_kind.clear();
-    r.message = fmt::format("verification failed: {} of {} checked elements differ; first: {}",
-                            v.failed, v.checked, v.first_failure);
-  }
+  verify_case(call, before, run.outputs, s, r);
 }
 
 }  // namespace oomless::report
