@@ -79,7 +79,8 @@ void add_sweep(CLI::App& app, Registry& reg, Keep& keep) {
   sw->add_option("--device", s.o.device, "device profile name or a JSON file")
       ->capture_default_str();
   sw->add_option("--policy", s.o.policy,
-                 "strict (as TT-NN runs it) | auto (the planner, issue 4: not built yet) | both")
+                 "strict (as TT-NN runs it) | auto (the planner: re-place, stream, chunk, host "
+                 "fallback) | both")
       ->capture_default_str();
   sw->add_option("--mode", s.o.mode,
                  "query: pre-check only (fast) | run: also run the cases that fit with data "

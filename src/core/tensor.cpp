@@ -8,14 +8,19 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/host_pool.hpp"
 
 namespace oomless {
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
   std::shared_ptr<Storage> s(new Storage());
-  size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
-  s->data_ = std::aligned_alloc(64, rounded);
-  if (!s->data_) throw Error(fmt::format("host allocation of {} B failed", bytes));
+  if (bytes >= host_pool::kMinBlock) {
+    s->data_ = host_pool::acquire(bytes, &s->pooled_);
+  } else {
+    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    s->data_ = std::aligned_alloc(64, rounded);
+    if (!s->data_) throw Error(fmt::format("host allocation of {} B failed", bytes));
+  }
   s->bytes_ = bytes;
   s->owned_ = true;
   return s;
@@ -30,7 +35,11 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t bytes, std::shared_p
 }
 
 Storage::~Storage() {
-  if (owned_) std::free(data_);
+  if (!owned_) return;
+  if (pooled_)
+    host_pool::release(data_, pooled_);
+  else
+    std::free(data_);
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
@@ -177,6 +186,11 @@ Tensor Tensor::expand(const Shape& shape, std::string_view op) const {
     fail(op, fmt::format("the number of sizes provided ({}) must be greater or equal to the number "
                          "of dimensions in the tensor ({})",
                          shape.size(), shape_.size()));
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] < -1)
+      fail(op, fmt::format("invalid size {} at dim {} of {} (a size is >= 0, or -1 to keep the "
+                           "existing size)",
+                           shape[i], i, shape_str(shape)));
   size_t lead = shape.size() - shape_.size();
   Shape s(shape.size());
   Strides st(shape.size(), 0);

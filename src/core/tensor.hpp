@@ -27,6 +27,7 @@ class Storage {
   void* data_ = nullptr;
   size_t bytes_ = 0;
   bool owned_ = false;
+  size_t pooled_ = 0;  // size of the host_pool block, 0 when from malloc or borrowed
   std::shared_ptr<void> owner_;
 };
 

@@ -1,9 +1,12 @@
 #include "device/device.hpp"
 
 #include <fmt/format.h>
-#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+
+#include "core/host_pool.hpp"
 
 namespace oomless::device {
 
@@ -23,14 +26,20 @@ std::string OutOfMemory::detail() const {
       bank_size, allocated, free, largest_free_block);
 }
 
-static char* reserve(size_t bytes) {
+// Device memory a pooled arena keeps resident between runs (the rest is
+// returned to the kernel): enough that steady-state sweeps reuse warm pages,
+// bounded so that arenas and host staging together stay well inside RAM.
+static size_t dram_keep_bytes() {
+  if (const char* env = std::getenv("OOMLESS_DEVICE_POOL")) return std::strtoull(env, nullptr, 10);
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  size_t sixth = pages > 0 && page > 0 ? static_cast<size_t>(pages) * page / 6 : 0;
+  return std::min(sixth, size_t{4} << 30);
+}
+
+static char* reserve(size_t bytes, size_t* got) {
+  *got = 0;
   if (bytes == 0) return nullptr;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED)
-    throw Error(fmt::format("cannot reserve {} B of address space for a device arena", bytes));
-  madvise(p, bytes, MADV_HUGEPAGE);  // best effort; fewer faults on first touch
-  return static_cast<char*>(p);
+  return static_cast<char*>(host_pool::acquire_arena(bytes, got));
 }
 
 Device::Device(Profile profile, bool backed)
@@ -45,14 +54,24 @@ Device::Device(Profile profile, bool backed)
     l1_arena_bytes_ = static_cast<size_t>(profile_.l1_banks * arena_bank_stride(BufferType::L1));
     dram_arena_bytes_ =
         static_cast<size_t>(profile_.dram_banks * arena_bank_stride(BufferType::DRAM));
-    l1_arena_ = reserve(l1_arena_bytes_);
-    dram_arena_ = reserve(dram_arena_bytes_);
+    l1_arena_ = reserve(l1_arena_bytes_, &l1_arena_bytes_);
+    dram_arena_ = reserve(dram_arena_bytes_, &dram_arena_bytes_);
   }
 }
 
 Device::~Device() {
-  if (l1_arena_) munmap(l1_arena_, l1_arena_bytes_);
-  if (dram_arena_) munmap(dram_arena_, dram_arena_bytes_);
+  if (dram_arena_) {
+    // Each bank keeps its lowest pages (DRAM fills bottom-up); beyond that, and
+    // beyond this profile's banks, pages go back to the kernel.
+    auto stride = static_cast<size_t>(arena_bank_stride(BufferType::DRAM));
+    size_t keep = std::min(stride, dram_keep_bytes() / static_cast<size_t>(profile_.dram_banks));
+    for (int64_t b = 0; b < profile_.dram_banks; ++b)
+      host_pool::drop_pages(dram_arena_ + b * stride + keep, stride - keep);
+    size_t used = stride * static_cast<size_t>(profile_.dram_banks);
+    host_pool::drop_pages(dram_arena_ + used, dram_arena_bytes_ - used);
+  }
+  host_pool::release_arena(l1_arena_, l1_arena_bytes_);
+  host_pool::release_arena(dram_arena_, dram_arena_bytes_);
 }
 
 int64_t Device::arena_bank_stride(BufferType t) const {

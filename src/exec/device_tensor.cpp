@@ -1,16 +1,18 @@
 #include "exec/device_tensor.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "core/bfp8.hpp"
 #include "core/error.hpp"
+#include "ops/movement/copy.hpp"
 
 namespace oomless::exec {
 
 namespace {
 
-// The tensor as [outer, H, W] rows of f32, the view every page walk needs.
+// The tensor as [outer, H, W], the view every page walk needs.
 struct Rows {
   int64_t outer = 1, h = 1, w = 1;
 };
@@ -24,23 +26,36 @@ Rows rows_of(const Shape& s) {
   return r;
 }
 
-// Converts `n` host elements to the device element type (f32 or bf16).
-void store_row(const float* src, int64_t n, DType dtype, char* dst) {
-  if (dtype == DType::F32) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-  } else {
-    auto* d = reinterpret_cast<uint16_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
-  }
+// Element type of a device tensor's pages on the host side (bfloat8_b tiles are
+// packed from and unpacked to f32).
+DType page_host_dtype(DType d) {
+  return d == DType::BFP8_B ? DType::F32 : d;
 }
 
-void load_row(const char* src, int64_t n, DType dtype, float* dst) {
-  if (dtype == DType::F32) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-  } else {
-    auto* s = reinterpret_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
-  }
+// `t` as a contiguous tensor of `dtype` (itself when it already is one).
+Tensor contiguous_as(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype && t.is_contiguous()) return t;
+  Tensor out = Tensor::empty(t.shape(), dtype);
+  ops::copy_into(out, t, "device transfer");
+  return out;
+}
+
+// Walks a TILE tensor one band of tiles (32 rows x all tile columns) at a
+// time, in parallel over bands; `fn(band_first_page, o, th)` does the band.
+template <class Fn>
+void for_each_band(const Rows& r, Fn fn) {
+  int64_t ht = div_up(r.h, kTileDim), wt = div_up(r.w, kTileDim);
+  int64_t bands = r.outer * ht;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < bands; ++b) fn(b * wt, b / ht, b % ht);
+}
+
+// Host row `i` of band (o, th), or null for a padding row.
+template <class T>
+T* band_row(T* data, const Rows& r, int64_t o, int64_t th, int64_t i, size_t es) {
+  int64_t h = th * kTileDim + i;
+  if (h >= r.h) return nullptr;
+  return data + ((o * r.h + h) * r.w) * static_cast<int64_t>(es);
 }
 
 }  // namespace
@@ -60,68 +75,89 @@ void write_pages(const Tensor& host, const DeviceTensor& dst) {
   if (host.shape() != dst.shape) throw Error("write_pages: shape mismatch");
   if (!dst.buffer->page(0) && dst.buffer->footprint().num_pages > 0)
     throw Error("write_pages: device is not backed by memory");
-  Tensor src = host.to(DType::F32);  // contiguous f32 rows
-  const float* data = src.data<float>();
+  if (host.numel() == 0) return;
+  Tensor src = contiguous_as(host, page_host_dtype(dst.dtype));
+  const char* data = static_cast<const char*>(src.raw());
+  size_t es = element_size(src.dtype());
   Rows r = rows_of(dst.shape);
+  const device::Buffer& buf = *dst.buffer;
+  auto row_bytes = static_cast<size_t>(r.w) * es;
   if (dst.layout == Layout::RowMajor) {
+#pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < r.outer * r.h; ++row)
-      store_row(data + row * r.w, r.w, dst.dtype, dst.buffer->page(row));
+      std::memcpy(buf.page(row), data + row * static_cast<int64_t>(row_bytes), row_bytes);
     return;
   }
-  int64_t ht = div_up(r.h, kTileDim), wt = div_up(r.w, kTileDim);
-  size_t es = dst.dtype == DType::BFP8_B ? 0 : element_size(dst.dtype);
-  std::vector<float> tile(kTileElems);
-  int64_t page = 0;
-  for (int64_t o = 0; o < r.outer; ++o)
-    for (int64_t th = 0; th < ht; ++th)
-      for (int64_t tw = 0; tw < wt; ++tw, ++page) {
-        std::fill(tile.begin(), tile.end(), 0.0f);
-        int64_t rows = std::min(kTileDim, r.h - th * kTileDim);
+  int64_t wt = div_up(r.w, kTileDim);
+  if (dst.dtype == DType::BFP8_B) {
+    for_each_band(r, [&](int64_t page, int64_t o, int64_t th) {
+      float tile[kTileElems];
+      for (int64_t tw = 0; tw < wt; ++tw) {
         int64_t cols = std::min(kTileDim, r.w - tw * kTileDim);
-        for (int64_t i = 0; i < rows; ++i)
-          std::memcpy(&tile[i * kTileDim],
-                      data + (o * r.h + th * kTileDim + i) * r.w + tw * kTileDim,
-                      static_cast<size_t>(cols) * 4);
-        char* p = dst.buffer->page(page);
-        if (dst.dtype == DType::BFP8_B)
-          pack_bfp8_tile(tile.data(), reinterpret_cast<uint8_t*>(p));
-        else
-          for (int64_t i = 0; i < kTileDim; ++i)
-            store_row(&tile[i * kTileDim], kTileDim, dst.dtype,
-                      p + i * kTileDim * static_cast<int64_t>(es));
+        for (int64_t i = 0; i < kTileDim; ++i) {
+          const char* row = band_row(data, r, o, th, i, es);
+          float* t = tile + i * kTileDim;
+          if (row) std::memcpy(t, row + tw * kTileDim * 4, static_cast<size_t>(cols) * 4);
+          std::fill(t + (row ? cols : 0), t + kTileDim, 0.0f);
+        }
+        pack_bfp8_tile(tile, reinterpret_cast<uint8_t*>(buf.page(page + tw)));
       }
+    });
+    return;
+  }
+  // Tiles are 32 rows of 32 elements; padding is written as zeros.
+  auto tile_row = static_cast<size_t>(kTileDim) * es;
+  for_each_band(r, [&](int64_t page, int64_t o, int64_t th) {
+    for (int64_t tw = 0; tw < wt; ++tw) {
+      char* p = buf.page(page + tw);
+      size_t bytes = static_cast<size_t>(std::min(kTileDim, r.w - tw * kTileDim)) * es;
+      for (int64_t i = 0; i < kTileDim; ++i, p += tile_row) {
+        const char* row = band_row(data, r, o, th, i, es);
+        if (row) std::memcpy(p, row + tw * static_cast<int64_t>(tile_row), bytes);
+        std::memset(p + (row ? bytes : 0), 0, tile_row - (row ? bytes : 0));
+      }
+    }
+  });
 }
 
 Tensor read_pages(const DeviceTensor& src, DType host_dtype) {
-  Tensor out = Tensor::empty(src.shape, DType::F32);
-  float* data = out.data<float>();
+  Tensor out = Tensor::empty(src.shape, page_host_dtype(src.dtype));
+  if (out.numel() == 0) return contiguous_as(out, host_dtype);
+  char* data = static_cast<char*>(out.raw());
+  size_t es = element_size(out.dtype());
   Rows r = rows_of(src.shape);
+  const device::Buffer& buf = *src.buffer;
+  auto row_bytes = static_cast<size_t>(r.w) * es;
+  int64_t wt = div_up(r.w, kTileDim);
+  auto tile_row = static_cast<size_t>(kTileDim) * es;
   if (src.layout == Layout::RowMajor) {
+#pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < r.outer * r.h; ++row)
-      load_row(src.buffer->page(row), r.w, src.dtype, data + row * r.w);
-    return out.to(host_dtype);
-  }
-  int64_t ht = div_up(r.h, kTileDim), wt = div_up(r.w, kTileDim);
-  size_t es = src.dtype == DType::BFP8_B ? 0 : element_size(src.dtype);
-  std::vector<float> tile(kTileElems);
-  int64_t page = 0;
-  for (int64_t o = 0; o < r.outer; ++o)
-    for (int64_t th = 0; th < ht; ++th)
-      for (int64_t tw = 0; tw < wt; ++tw, ++page) {
-        const char* p = src.buffer->page(page);
-        if (src.dtype == DType::BFP8_B)
-          unpack_bfp8_tile(reinterpret_cast<const uint8_t*>(p), tile.data());
-        else
-          for (int64_t i = 0; i < kTileDim; ++i)
-            load_row(p + i * kTileDim * static_cast<int64_t>(es), kTileDim, src.dtype,
-                     &tile[i * kTileDim]);
-        int64_t rows = std::min(kTileDim, r.h - th * kTileDim);
+      std::memcpy(data + row * static_cast<int64_t>(row_bytes), buf.page(row), row_bytes);
+  } else if (src.dtype == DType::BFP8_B) {
+    for_each_band(r, [&](int64_t page, int64_t o, int64_t th) {
+      float tile[kTileElems];
+      for (int64_t tw = 0; tw < wt; ++tw) {
+        unpack_bfp8_tile(reinterpret_cast<const uint8_t*>(buf.page(page + tw)), tile);
         int64_t cols = std::min(kTileDim, r.w - tw * kTileDim);
-        for (int64_t i = 0; i < rows; ++i)
-          std::memcpy(data + (o * r.h + th * kTileDim + i) * r.w + tw * kTileDim,
-                      &tile[i * kTileDim], static_cast<size_t>(cols) * 4);
+        for (int64_t i = 0; i < kTileDim; ++i)
+          if (char* row = band_row(data, r, o, th, i, es))
+            std::memcpy(row + tw * kTileDim * 4, tile + i * kTileDim,
+                        static_cast<size_t>(cols) * 4);
       }
-  return out.to(host_dtype);
+    });
+  } else {
+    for_each_band(r, [&](int64_t page, int64_t o, int64_t th) {
+      for (int64_t tw = 0; tw < wt; ++tw) {
+        const char* p = buf.page(page + tw);
+        size_t bytes = static_cast<size_t>(std::min(kTileDim, r.w - tw * kTileDim)) * es;
+        for (int64_t i = 0; i < kTileDim; ++i, p += tile_row)
+          if (char* row = band_row(data, r, o, th, i, es))
+            std::memcpy(row + tw * static_cast<int64_t>(tile_row), p, bytes);
+      }
+    });
+  }
+  return contiguous_as(out, host_dtype);
 }
 
 }  // namespace oomless::exec

@@ -47,7 +47,12 @@ RunResult run_chunked(const plan::Plan& plan, const plan::CallSpec& call,
 
 RunResult run_on_host(const plan::CallSpec& call, const std::vector<Tensor>& inputs) {
   auto t0 = Clock::now();
-  ops::OpCall c{*call.op, inputs, call.args};
+  // A planned run leaves the caller's inputs as they were: an output that is a
+  // view of an input (silu_ writes through it) gets a copy of that input.
+  std::vector<Tensor> ins = inputs;
+  for (int v : plan::device_outputs(call).view_of)
+    if (v >= 0) ins[static_cast<size_t>(v)] = ins[static_cast<size_t>(v)].clone();
+  ops::OpCall c{*call.op, ins, call.args};
   RunResult res;
   res.outputs = call.op->exec(c);
   res.seconds = res.compute_seconds = std::chrono::duration<double>(Clock::now() - t0).count();

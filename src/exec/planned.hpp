@@ -1,7 +1,8 @@
 // Runs a call under a plan (the auto policy): directly or re-placed on the
 // device, chunk by chunk from host memory through DRAM, or on the host. Every
 // device allocation goes through the allocator of a device whose capacities
-// are the budgeted ones, so the peaks reported are what it saw.
+// are the budgeted ones, so the peaks reported are what it saw. The caller's
+// inputs are never changed (in-place ops return their result as an output).
 #pragma once
 #include "exec/runner.hpp"
 #include "plan/planner.hpp"

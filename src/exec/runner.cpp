@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 
@@ -33,27 +35,73 @@ static double uniform(uint64_t key) {
   return static_cast<double>(splitmix(key) >> 11) * 0x1.0p-53;
 }
 
+// Uniform [0,1) inputs are most of what a sweep generates; these loops
+// vectorize (64-bit multiplies need AVX-512DQ), one clone per ISA level.
+#define OOMLESS_ISA_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+static inline uint64_t uniform_key(uint64_t base, int64_t i) {
+  return base ^ static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull;
+}
+
+static inline float uniform_f32(uint64_t key) {
+  return static_cast<float>(static_cast<double>(splitmix(key) >> 11) * 0x1.0p-53);
+}
+
+OOMLESS_ISA_CLONES
+static void fill_uniform(uint64_t base, int64_t first, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = uniform_f32(uniform_key(base, first + i));
+}
+
+OOMLESS_ISA_CLONES
+static void fill_uniform(uint64_t base, int64_t first, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    // f32 -> bf16, round to nearest even (no NaN in [0, 1)).
+    uint32_t b = std::bit_cast<uint32_t>(uniform_f32(uniform_key(base, first + i)));
+    out[i] = static_cast<uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+  }
+}
+
 std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t seed) {
   std::vector<Tensor> out;
   for (size_t k = 0; k < call.inputs.size(); ++k) {
     const auto& spec = call.inputs[k];
-    Tensor t = Tensor::empty(spec.shape, DType::F32);
-    float* p = t.data<float>();
+    DType dt = host_dtype(spec.dtype);
+    if (dt != DType::F32 && dt != DType::BF16)
+      fail(call.op->name, fmt::format("random inputs of dtype {}", dtype_name(dt)));
+    Tensor t = Tensor::empty(spec.shape, dt);
+    auto* f = static_cast<float*>(t.raw());
+    auto* h = static_cast<uint16_t*>(t.raw());
     int64_t n = t.numel();
     uint64_t base = splitmix(seed * 1000003ull + k);
+    constexpr int64_t kBlock = 1 << 16;
+    if (init == Init::Rand) {
+#pragma omp parallel for schedule(static)
+      for (int64_t b = 0; b < n; b += kBlock) {
+        int64_t m = std::min(kBlock, n - b);
+        if (dt == DType::F32)
+          fill_uniform(base, b, m, f + b);
+        else
+          fill_uniform(base, b, m, h + b);
+      }
+      out.push_back(t);
+      continue;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
-      uint64_t key = base ^ static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull;
+      uint64_t key = uniform_key(base, i);
       double v = 1.0;
-      if (init == Init::Rand) {
-        v = uniform(key);
-      } else if (init == Init::Randn) {
+      if (init == Init::Randn) {
         double u1 = std::max(uniform(key), 1e-300), u2 = uniform(key + 1);
         v = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
       }
-      p[i] = static_cast<float>(v);
+      // Drawn in f32, then rounded: the same values whatever the dtype.
+      if (dt == DType::F32)
+        f[i] = static_cast<float>(v);
+      else
+        h[i] = f32_to_bf16(static_cast<float>(v));
     }
-    out.push_back(t.to(host_dtype(spec.dtype)));
+    out.push_back(t);
   }
   return out;
 }
@@ -76,8 +124,11 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
   std::vector<Tensor> staged;
   for (const auto& d : din) staged.push_back(read_pages(d, host_dtype(d.dtype)));
   auto t1 = Clock::now();
-  ops::OpCall op_call{*call.op, staged, call.args};
-  std::vector<Tensor> host_out = call.op->exec(op_call);
+  std::vector<Tensor> host_out;
+  {
+    ops::OpCall op_call{*call.op, std::move(staged), call.args};
+    host_out = call.op->exec(op_call);
+  }  // staging freed here: the read-back below reuses its pooled blocks
   auto t2 = Clock::now();
   const auto& specs = res.placement.outputs.outputs;
   if (host_out.size() != specs.size())
@@ -87,20 +138,23 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
     if (host_out[i].shape() != specs[i].shape)
       throw Error(fmt::format("[{}] kernel output {} has shape {}, expected {}", call.op->name, i,
                               shape_str(host_out[i].shape()), shape_str(specs[i].shape)));
+  }
+  for (size_t i = 0; i < host_out.size(); ++i) {
     bool is_index = specs[i].dtype == DType::I32 || specs[i].dtype == DType::U32;
+    if (is_index) {
+      // Index pages are accounted for on the device; the values stay exact on the host.
+      res.outputs.push_back(std::move(host_out[i]));
+      continue;
+    }
     std::shared_ptr<device::Buffer> buf = placed.outputs[i];
     if (!buf) {
       // A view: its pages are the input's, as the placement decided.
       buf = placed.inputs[static_cast<size_t>(res.placement.outputs.view_of[i])];
     }
     DeviceTensor d{buf, specs[i].shape, specs[i].dtype, call.layout};
-    if (is_index) {
-      // Index pages are accounted for on the device; the values stay exact on the host.
-      res.outputs.push_back(host_out[i]);
-      continue;
-    }
     // Views are written too: an in-place op (silu_) changed its input's pages.
     write_pages(host_out[i], d);
+    host_out[i] = Tensor();  // the read-back reuses its block
     res.outputs.push_back(read_pages(d, host_dtype(specs[i].dtype)));
   }
   dev.release_cbs();

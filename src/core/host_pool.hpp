@@ -1,0 +1,37 @@
+// A pool of large host blocks. First touch of fresh memory is the slowest thing
+// this machine does (0.1-0.7 GB/s, DESIGN.md section 5), so big tensors and
+// device arenas take memory that was touched before, and give it back instead
+// of unmapping it. Memory is mmap'd with transparent huge pages.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace oomless::host_pool {
+
+// Blocks below this size come from malloc; the pool is for staging and arenas.
+inline constexpr size_t kMinBlock = size_t{1} << 20;
+
+// A block of at least `bytes` (page-aligned); `*got` receives its real size,
+// which must be passed back to release().
+void* acquire(size_t bytes, size_t* got);
+void release(void* p, size_t bytes);
+
+// Address space for a device arena: reserved, not committed (MAP_NORESERVE),
+// reused across devices so pages touched by one run are warm for the next.
+void* acquire_arena(size_t bytes, size_t* got);
+// Returns an arena for reuse; its resident pages stay (the caller trims what it
+// does not want kept with drop_pages).
+void release_arena(void* p, size_t bytes);
+// Gives [p, p + bytes) back to the kernel (rounded inward to whole pages).
+void drop_pages(void* p, size_t bytes);
+
+struct Stats {
+  int64_t hits = 0, misses = 0;  // acquire() served from warm pages / not
+  int64_t warm_bytes = 0;        // pooled bytes whose pages stay resident
+  int64_t keep_bytes = 0;        // most bytes kept warm
+};
+Stats stats();
+// Gives the pages of free blocks and cached arenas back to the kernel.
+void trim();
+
+}  // namespace oomless::host_pool
