@@ -7,11 +7,49 @@ or bfloat16); they are shared with the C++ kernels without a copy (DLPack, or
 the buffer protocol), and results come back the same way as the same kind of
 object as the first input. ``oomless.query(op, shapes, ...)`` returns the
 device-memory pre-check as a dict.
+
+Policies and budgets
+--------------------
+By default an op runs straight on the host tensors. To run it the way
+``oomless run`` does, with its data placed on an emulated device, use a policy:
+
+* ``oomless.run(op, *args, policy="auto", **options, **op_args)`` runs one
+  call (``args`` as for ``oomless.<op>``) and returns a :class:`RunResult`:
+  ``.value`` (what ``oomless.<op>`` returns), ``.outputs`` (a tuple) and the
+  report (``.strategy``, ``.chunks``, ``.peak_l1_per_bank``,
+  ``.peak_dram_per_bank``, ``.host_bytes``, ``.seconds``, ``.plan``, ...;
+  ``.report.as_dict()`` has everything).
+* ``with oomless.policy("strict", memory="l1", l1_budget="1MB") as p:`` runs
+  every ``oomless.<op>`` call inside the block that way; ``p.last`` and
+  ``p.reports`` are the reports of the calls made.
+
+Options: ``device`` (a profile name from ``devices()`` or a JSON file;
+default wormhole_b0), ``memory`` ("l1" | "dram", where inputs are placed),
+``out_memory`` (default: as the inputs), ``dtype`` (device dtype "bf16" |
+"f32" | "bfp8", or torch.bfloat16 / torch.float32 / numpy.float32; default:
+the first input's), ``layout`` ("tile" | "row_major"), ``l1_budget``,
+``dram_budget``, ``host_budget`` (bytes as an int, or "64MB", "1MiB", "512KB";
+binary units; L1 and DRAM budgets are over all banks).
+
+``policy="auto"`` never runs out of memory: it keeps the requested placement
+when it fits, else re-places tensors in DRAM, streams tiles through small
+CBs, chunks from host memory, or falls back to the host; the report's peaks
+are the allocator's and never exceed the budgets. ``policy="strict"`` honours
+the placement and raises :class:`OutOfMemory` (a MemoryError) with
+tt-metal's message, the one ``query`` reports. A bad option raises ValueError
+(:class:`InvalidArgument`) naming the value. The device keeps f32 and bf16
+pages exactly and chunks cut only independent axes, so the values are the
+plain call's (dtype="bfp8" rounds, as the device does). The GIL is released
+while a call is planned and run.
 """
+import collections
+import contextvars
+
 from . import _oomless
 from ._oomless import Error, InvalidArgument, OutOfMemory, Tensor, devices, query
 
-__all__ = ["Error", "InvalidArgument", "OutOfMemory", "Tensor", "call", "devices", "ops", "query"]
+__all__ = ["Error", "InvalidArgument", "OutOfMemory", "Policy", "Report", "RunResult", "Tensor",
+           "call", "current_policy", "devices", "ops", "policy", "query", "run"]
 
 _INDEX_OUTPUTS = {"maxpool2d": (1,), "topk": (1,)}
 # Ops whose result is their input itself in PyTorch (x.silu_() is x; nn.Identity()(x) is x).
@@ -100,18 +138,221 @@ def call(op, inputs, **kwargs):
             like = "numpy"
             break
     dtype = kwargs.pop("dtype", None)
+    active = _active()
+    if like is None and dtype is None and active is not None and active._dtype_object is not None:
+        dtype = active._dtype_object  # e.g. ones under a policy with dtype=torch.float32
     if like is None and dtype is not None:
         like = _dtype_kind(dtype)
-    outs = _oomless.call(op, list(inputs), kwargs)
+    if active is None:
+        outs = _oomless.call(op, list(inputs), kwargs)
+    else:
+        opts = dict(active._options)
+        if opts["dtype"] is None and dtype is not None:
+            opts["dtype"] = _device_dtype(dtype, name)  # ones(size, dtype=...)
+        outs, report = _oomless.run(op, list(inputs), kwargs, **opts)
+        active._record(Report(report))
     idx = _INDEX_OUTPUTS.get(name, ())
     res = [_convert_out(t, like, i in idx) for i, t in enumerate(outs)]
     if dtype is not None and like is not None:
         res = [_to_dtype(r, dtype, like, name) for r in res]
+    if active is not None and name == "silu_inplace" and like is not None:
+        _copy_into(inputs[0], res[0], like)  # the device wrote x's pages; so does x.silu_()
+        return inputs[0]
     if name in _RETURNS_INPUT and like is not None and _same_memory(res[0], inputs[0], like):
         return inputs[0]
     if name in ("split", "split_with_sizes", "splitwithsizes"):
         return tuple(res)
     return res[0] if len(res) == 1 else tuple(res)
+
+
+def _copy_into(x, value, like):
+    if like == "torch":
+        x.copy_(value)
+    else:
+        import numpy as np
+
+        np.copyto(x, value, casting="unsafe")
+
+
+def _device_dtype(dtype, op="policy"):
+    """A dtype= option as the C++ name: strings pass, torch/numpy dtypes map."""
+    if dtype is None or isinstance(dtype, str):
+        return dtype
+    text = str(dtype)
+    if text in ("torch.float32", "torch.float"):
+        return "f32"
+    if text == "torch.bfloat16":
+        return "bf16"
+    if _dtype_kind(dtype) == "numpy":
+        try:
+            import numpy as np
+
+            if np.dtype(dtype) == np.float32:
+                return "f32"
+        except TypeError:
+            pass
+    raise InvalidArgument(f"[{op}] dtype {dtype!r} is not supported (expected bf16, f32, bfp8, "
+                          "torch.bfloat16, torch.float32 or numpy.float32)")
+
+
+# ---- policies -----------------------------------------------------------------
+
+# The stack of entered policies of this thread or task (a tuple, innermost last).
+_STACK = contextvars.ContextVar("oomless_policies", default=())
+
+
+def _active():
+    stack = _STACK.get()
+    return stack[-1] if stack else None
+
+
+class Report:
+    """What one call under a policy did: the plan and the allocator's measured
+    peaks. Attributes (also ``report["key"]``; ``as_dict()`` has them all):
+
+    op, policy, device, dtype, layout
+    strategy        "direct" | "re-placed" | "streamed" | "chunked" | "host fallback"
+    why             the requested placement's out-of-memory message when it was changed
+    chunks, chunk, chunk_dim    number of chunks, output extent per chunk, the dim cut
+    peak_l1_per_bank, peak_dram_per_bank    measured peaks in bytes (per core / per bank)
+    peak_l1, peak_dram          the same over all banks
+    l1_bank_size, dram_bank_size, l1_banks, dram_banks    the budgeted capacities
+    l1_budget, dram_budget, host_budget    the budgets in bytes (None: unlimited)
+    host_bytes      host memory of the inputs and outputs
+    bytes_host_to_device, bytes_device_to_host    traffic
+    seconds, compute_seconds    wall time of the run and of the kernels alone
+    plan            the plan as ``oomless plan --json`` prints it
+    """
+
+    def __init__(self, data):
+        self._data = dict(data)
+
+    def __getattr__(self, key):
+        try:
+            return self.__dict__["_data"][key]
+        except KeyError:
+            raise AttributeError(f"'Report' has no attribute '{key}'") from None
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._data))
+
+    def as_dict(self):
+        return dict(self._data)
+
+    def __repr__(self):
+        d = self._data
+        chunks = f", {d['chunks']} chunks of {d['chunk']} along dim {d['chunk_dim']}" if (
+            d["strategy"] == "chunked") else ""
+        return (f"<oomless.Report {d['op']} on {d['device']} ({d['policy']}): {d['strategy']}"
+                f"{chunks}, peak L1 {d['peak_l1_per_bank']} B/bank, peak DRAM "
+                f"{d['peak_dram_per_bank']} B/bank, {d['seconds']:.3g} s>")
+
+
+class RunResult:
+    """The result of :func:`run`: ``value`` (what ``oomless.<op>`` returns),
+    ``outputs`` (a tuple of every output) and ``report`` (a :class:`Report`,
+    whose attributes are also this object's: ``result.strategy``, ...)."""
+
+    def __init__(self, value, report):
+        self.value = value
+        self.outputs = value if isinstance(value, tuple) else (value,)
+        self.report = report
+
+    def __getattr__(self, key):
+        if key == "report":
+            raise AttributeError(key)
+        return getattr(self.report, key)
+
+    def __repr__(self):
+        return f"<oomless.RunResult {len(self.outputs)} output(s), {self.report!r}>"
+
+
+class Policy:
+    """Run ``oomless.<op>`` calls under a policy on a budgeted device profile.
+
+    Use as a context manager (``with oomless.policy("auto", l1_budget="1MB") as p:``);
+    every op called inside the block, in this thread or task, runs that way and
+    its :class:`Report` is kept: ``p.last``, ``p.reports`` (the latest 1024).
+    Options are validated here: a bad one raises ValueError naming it."""
+
+    def __init__(self, policy="auto", *, device=None, memory="l1", out_memory=None, dtype=None,
+                 layout="tile", l1_budget=None, dram_budget=None, host_budget=None):
+        self._dtype_object = None if dtype is None or isinstance(dtype, str) else dtype
+        if not isinstance(policy, str):
+            raise InvalidArgument(f"[policy] unknown policy {policy!r} (expected auto or strict)")
+        for key, v in (("device", device), ("memory", memory), ("out_memory", out_memory),
+                       ("layout", layout)):
+            if v is not None and not isinstance(v, str):
+                raise InvalidArgument(f"[policy] {key} must be a string, got {v!r}")
+        self._options = dict(policy=policy, device=device or "wormhole_b0", memory=memory,
+                             out_memory=out_memory, dtype=_device_dtype(dtype),
+                             layout=layout, l1_budget=l1_budget, dram_budget=dram_budget,
+                             host_budget=host_budget)
+        # Validates every option; budgets become bytes.
+        checked = _oomless.check_options(**self._options)
+        for key in ("l1_budget", "dram_budget", "host_budget"):
+            self._options[key] = checked[key]
+        self.options = checked
+        self.reports = collections.deque(maxlen=1024)
+
+    @property
+    def last(self):
+        """The report of the latest call under this policy (None before any)."""
+        return self.reports[-1] if self.reports else None
+
+    def _record(self, report):
+        self.reports.append(report)
+
+    def __enter__(self):
+        _STACK.set(_STACK.get() + (self,))
+        return self
+
+    def __exit__(self, *exc):
+        stack = list(_STACK.get())
+        for i in range(len(stack) - 1, -1, -1):  # the innermost entry of this policy
+            if stack[i] is self:
+                del stack[i]
+                break
+        _STACK.set(tuple(stack))
+        return False
+
+    def __repr__(self):
+        o = self.options
+        extra = "".join(f", {k}={o[k]!r}" for k in ("out_memory", "dtype", "l1_budget",
+                                                      "dram_budget", "host_budget") if o[k])
+        return (f"oomless.policy({o['policy']!r}, device={o['device']!r}, "
+                f"memory={o['memory'].lower()!r}, layout={o['layout'].lower()!r}{extra})")
+
+
+def policy(policy="auto", **options):
+    """A :class:`Policy` to use with ``with``: ``policy("auto" | "strict", device=,
+    memory=, out_memory=, dtype=, layout=, l1_budget=, dram_budget=, host_budget=)``."""
+    return Policy(policy, **options)
+
+
+def current_policy():
+    """The policy of the innermost ``with oomless.policy(...)`` block, or None."""
+    return _active()
+
+
+def run(op, *args, policy="auto", device=None, memory="l1", out_memory=None, dtype=None,
+        layout="tile", l1_budget=None, dram_budget=None, host_budget=None, **op_args):
+    """Run ``oomless.<op>(*args, **op_args)`` under a policy and return a
+    :class:`RunResult` (value, outputs and the report of the plan and peaks).
+
+    >>> r = oomless.run("softmax", x, -1, memory="l1", l1_budget="1MB", dram_budget="8MB")
+    >>> r.value, r.strategy, r.chunks, r.peak_l1_per_bank
+    """
+    p = Policy(policy, device=device, memory=memory, out_memory=out_memory, dtype=dtype,
+               layout=layout, l1_budget=l1_budget, dram_budget=dram_budget,
+               host_budget=host_budget)
+    fn = globals()[_canonical(op)]
+    with p:
+        value = fn(*args, **op_args)
+    return RunResult(value, p.last)
 
 
 def _same_memory(out, x, like):

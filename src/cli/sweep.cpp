@@ -17,7 +17,7 @@ namespace {
 
 struct SweepCli {
   report::SweepOptions o;
-  std::string shard, max_bytes, out = "results";
+  std::string shard, max_bytes, run_max_bytes, out = "results";
   bool no_progress = false;
 };
 
@@ -50,6 +50,8 @@ void print_outcome(const report::SweepRun& run, const std::vector<std::string>& 
 int run_sweep_cli(SweepCli& c) {
   if (!c.shard.empty()) std::tie(c.o.shard_index, c.o.shard_count) = report::parse_shard(c.shard);
   if (!c.max_bytes.empty()) c.o.max_bytes = report::parse_size(c.max_bytes, "--max-bytes");
+  if (!c.run_max_bytes.empty())
+    c.o.run_max_bytes = report::parse_size(c.run_max_bytes, "--run-max-bytes");
   if (c.no_progress) c.o.progress = false;
   report::SweepRun run = report::run_sweep(c.o);
   if (run.results.empty())
@@ -89,6 +91,9 @@ void add_sweep(CLI::App& app, Registry& reg, Keep& keep) {
   sw->add_option("--op", s.o.ops, "only this operator (repeatable)");
   sw->add_option("--max-bytes", s.max_bytes,
                  "only cases whose padded device request is at most this (1000, 64M, 1.5GiB)");
+  sw->add_option("--run-max-bytes", s.run_max_bytes,
+                 "run mode: run with data only cases requesting at most this; larger ones are "
+                 "pre-checked and planned (their mode says query)");
   sw->add_option("--shard", s.shard, "run part i of n of the (filtered) cases, e.g. 0/2");
   sw->add_option("--out", s.out, "results directory")->capture_default_str();
   sw->add_option("--samples", s.o.verify_samples, "run mode: elements verified per output (0: all)")

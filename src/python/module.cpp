@@ -1,6 +1,7 @@
 // The _oomless extension: runs ops from the op table on torch tensors and numpy
-// arrays without copying them, and exposes the pre-check. python/oomless wraps
-// it in aten-like functions.
+// arrays without copying them, exposes the pre-check, and runs calls under the
+// CLI's policies (auto plans, strict fails like TT-NN) on a budgeted device.
+// python/oomless wraps it in aten-like functions.
 #include <fmt/format.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -9,8 +10,9 @@
 
 #include "core/error.hpp"
 #include "device/device.hpp"
+#include "exec/planned.hpp"
 #include "ops/op.hpp"
-#include "plan/precheck.hpp"
+#include "plan/planner.hpp"
 #include "python/dlpack_bridge.hpp"
 
 namespace py = pybind11;
@@ -41,6 +43,15 @@ ops::ArgValue to_arg(const py::handle& v, std::string_view op, const std::string
                        std::string(py::str(v.get_type()))));
 }
 
+ops::Args to_args(const ops::OpDesc& op, const py::dict& kwargs) {
+  std::map<std::string, ops::ArgValue> values;
+  for (auto [k, v] : kwargs) {
+    std::string key = k.cast<std::string>();
+    values[key] = to_arg(v, op.name, key);
+  }
+  return ops::Args(op.name, op.args, values);
+}
+
 Tensor to_tensor(const py::handle& obj, std::string_view op, size_t i) {
   std::string what = fmt::format("{}: input {}", op, i);
   if (py::isinstance<Tensor>(obj)) return obj.cast<Tensor>();
@@ -58,12 +69,7 @@ std::vector<Tensor> call(const std::string& name, const py::list& inputs, const 
   const ops::OpDesc& op = ops::find_op(name);
   std::vector<Tensor> ts;
   for (size_t i = 0; i < inputs.size(); ++i) ts.push_back(to_tensor(inputs[i], op.name, i));
-  std::map<std::string, ops::ArgValue> values;
-  for (auto [k, v] : kwargs) {
-    std::string key = k.cast<std::string>();
-    values[key] = to_arg(v, op.name, key);
-  }
-  ops::Args args(op.name, op.args, values);
+  ops::Args args = to_args(op, kwargs);
   std::vector<ops::TensorSpec> specs;
   for (const auto& t : ts) specs.push_back({t.shape(), t.dtype()});
   ops::infer_output(op, specs, args);  // validates with the op's own messages
@@ -72,10 +78,194 @@ std::vector<Tensor> call(const std::string& name, const py::list& inputs, const 
   return op.exec(c);
 }
 
+// A budget: None, a positive int of bytes, or a string such as "64MB".
+std::optional<int64_t> to_budget(const py::handle& v, const char* what) {
+  if (v.is_none()) return std::nullopt;
+  if (py::isinstance<py::str>(v)) return plan::parse_bytes(v.cast<std::string>(), what);
+  if (py::isinstance<py::int_>(v) && !py::isinstance<py::bool_>(v)) {
+    int overflow = 0;
+    long long b = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    if (overflow == 0 && b > 0) return static_cast<int64_t>(b);
+  }
+  fail(what, fmt::format("bad size {} (expected a positive number of bytes, or a string such as "
+                         "64MB, 1MiB, 512KB)",
+                         std::string(py::repr(v))));
+}
+
+// Where and how a call runs: the options of `oomless run` besides the op.
+struct RunOptions {
+  std::string policy = "auto";
+  device::Profile profile;  // budgets applied
+  device::BufferType memory = device::BufferType::L1;
+  std::optional<device::BufferType> out_memory;
+  std::optional<DType> dtype;  // default: the first input's
+  Layout layout = Layout::Tile;
+  plan::Budgets budgets;
+};
+
+// Validates every option; InvalidArgument names `who` and the bad value.
+RunOptions parse_options(std::string_view who, const std::string& policy, const std::string& device,
+                         const std::string& memory, const std::optional<std::string>& out_memory,
+                         const std::optional<std::string>& dtype, const std::string& layout,
+                         const py::object& l1_budget, const py::object& dram_budget,
+                         const py::object& host_budget) {
+  RunOptions o;
+  if (policy != "auto" && policy != "strict")
+    fail(who, fmt::format("unknown policy '{}' (expected auto or strict)", policy));
+  o.policy = policy;
+  o.memory = device::parse_buffer_type(memory, who);
+  if (out_memory) o.out_memory = device::parse_buffer_type(*out_memory, who);
+  if (dtype) {
+    o.dtype = parse_dtype(*dtype, who);
+    if (*o.dtype != DType::F32 && *o.dtype != DType::BF16 && *o.dtype != DType::BFP8_B)
+      fail(who, fmt::format("dtype must be bf16, f32 or bfp8, got '{}'", *dtype));
+  }
+  o.layout = parse_layout(layout, who);
+  if (o.dtype == DType::BFP8_B && o.layout != Layout::Tile)
+    fail(who, "bfloat8_b needs layout='tile'");
+  o.budgets.l1 = to_budget(l1_budget, "l1_budget");
+  o.budgets.dram = to_budget(dram_budget, "dram_budget");
+  o.budgets.host = to_budget(host_budget, "host_budget");
+  device::Profile base = device::load_profile(device);
+  if (o.budgets.l1 && *o.budgets.l1 < base.l1_banks)
+    fail("l1_budget", fmt::format("l1_budget={} B leaves no byte in each of the {} L1 banks of {}",
+                                  *o.budgets.l1, base.l1_banks, base.name));
+  if (o.budgets.dram && *o.budgets.dram < base.dram_banks)
+    fail("dram_budget",
+         fmt::format("dram_budget={} B leaves no byte in each of the {} DRAM banks of {}",
+                     *o.budgets.dram, base.dram_banks, base.name));
+  o.profile = plan::apply_budgets(base, o.budgets);
+  return o;
+}
+
+py::object json_to_py(const nlohmann::json& j) {
+  return py::module_::import("json").attr("loads")(j.dump());
+}
+
+py::dict check_options(const std::string& policy, const std::string& device,
+                       const std::string& memory, const std::optional<std::string>& out_memory,
+                       const std::optional<std::string>& dtype, const std::string& layout,
+                       const py::object& l1_budget, const py::object& dram_budget,
+                       const py::object& host_budget) {
+  RunOptions o = parse_options("policy", policy, device, memory, out_memory, dtype, layout,
+                               l1_budget, dram_budget, host_budget);
+  auto opt = [](const std::optional<int64_t>& v) { return v ? py::cast(*v) : py::none(); };
+  return py::dict(
+      py::arg("policy") = o.policy, py::arg("device") = device,
+      py::arg("memory") = std::string(device::buffer_type_name(o.memory)),
+      py::arg("out_memory") = o.out_memory
+                                  ? py::cast(std::string(device::buffer_type_name(*o.out_memory)))
+                                  : py::none(),
+      py::arg("dtype") = o.dtype ? py::cast(std::string(dtype_name(*o.dtype))) : py::none(),
+      py::arg("layout") = std::string(layout_name(o.layout)),
+      py::arg("l1_budget") = opt(o.budgets.l1), py::arg("dram_budget") = opt(o.budgets.dram),
+      py::arg("host_budget") = opt(o.budgets.host));
+}
+
+int64_t spec_bytes(const ops::TensorSpec& t) {
+  return numel(t.shape) * static_cast<int64_t>(element_size(exec::host_dtype(t.dtype)));
+}
+
+// Runs one call under a policy, as `oomless run` does: auto plans it to fit the
+// budgeted device, strict honours the placement and raises OutOfMemory with
+// tt-metal's message. Returns (outputs, report dict).
+py::tuple run(const std::string& name, const py::list& inputs, const py::dict& kwargs,
+              const std::string& policy, const std::string& device, const std::string& memory,
+              const std::optional<std::string>& out_memory, const std::optional<std::string>& dtype,
+              const std::string& layout, const py::object& l1_budget, const py::object& dram_budget,
+              const py::object& host_budget) {
+  const ops::OpDesc& op = ops::find_op(name);
+  RunOptions o = parse_options(op.name, policy, device, memory, out_memory, dtype, layout,
+                               l1_budget, dram_budget, host_budget);
+  // The given tensors outlive the GIL-free section, so borrowed Python memory is
+  // released with the GIL held.
+  std::vector<Tensor> given;
+  for (size_t i = 0; i < inputs.size(); ++i) given.push_back(to_tensor(inputs[i], op.name, i));
+  plan::CallSpec c;
+  c.op = &op;
+  c.args = to_args(op, kwargs);
+  c.dtype = o.dtype.value_or(given.empty() ? DType::BF16 : given[0].dtype());
+  if (c.dtype != DType::F32 && c.dtype != DType::BF16 && c.dtype != DType::BFP8_B)
+    fail(op.name,
+         fmt::format("input 0 has dtype {}; expected float32 or bfloat16", dtype_name(c.dtype)));
+  c.layout = o.layout;
+  if (c.dtype == DType::BFP8_B && c.layout != Layout::Tile)
+    fail(op.name, "bfloat8_b needs layout='tile'");
+  c.in_memory = o.memory;
+  c.out_memory = o.out_memory;
+  DType host = exec::host_dtype(c.dtype);
+  std::vector<Tensor> staged;  // the inputs in the call's host dtype
+  for (size_t i = 0; i < given.size(); ++i) {
+    if (given[i].dtype() != DType::F32 && given[i].dtype() != DType::BF16)
+      fail(op.name, fmt::format("input {} has dtype {}; expected float32 or bfloat16", i,
+                                dtype_name(given[i].dtype())));
+    c.inputs.push_back({given[i].shape(), c.dtype});
+    staged.push_back(given[i].dtype() == host ? given[i] : given[i].to(host));
+  }
+  const device::Profile& profile = o.profile;
+  exec::PlannedResult pr;
+  {
+    py::gil_scoped_release nogil;
+    plan::Plan p;
+    if (o.policy == "auto") {
+      p = plan::choose_plan(c, profile, o.budgets);
+    } else {
+      p.device_call = c;
+      p.check = plan::precheck(c, profile);  // validates the call
+      if (!p.check.fits) throw device::OutOfMemory(p.check.error);
+      for (const auto& t : c.inputs) p.bytes_to_device += spec_bytes(t);
+      for (const auto& t : p.check.outputs.outputs) p.bytes_from_device += spec_bytes(t);
+      p.host_bytes = p.bytes_to_device + p.bytes_from_device;
+      if (o.budgets.host && p.host_bytes > *o.budgets.host)
+        throw Error(
+            fmt::format("[{}] inputs and outputs need {} B of host memory; the host budget is {} B",
+                        op.name, p.host_bytes, *o.budgets.host));
+    }
+    pr = exec::run_planned(p, c, staged, profile);
+  }
+  const plan::Plan& p = pr.plan;
+  const exec::RunResult& r = pr.run;
+  auto opt = [](const std::optional<int64_t>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  bool chunked = p.strategy == plan::Strategy::Chunked;
+  nlohmann::json j = {
+      {"op", op.name},
+      {"policy", o.policy},
+      {"device", profile.name},
+      {"dtype", dtype_name(c.dtype)},
+      {"layout", layout_name(c.layout)},
+      {"strategy", plan::strategy_name(p.strategy)},
+      {"why", p.why.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.why)},
+      {"chunks", p.num_chunks},
+      {"chunk", chunked ? nlohmann::json(p.chunk) : nlohmann::json(nullptr)},
+      {"chunk_dim", chunked ? nlohmann::json(p.axis.out_dim) : nlohmann::json(nullptr)},
+      {"peak_l1_per_bank", r.peak_l1_per_core},
+      {"peak_dram_per_bank", r.peak_dram_per_bank},
+      {"peak_l1", r.peak_l1_per_core * profile.l1_banks},
+      {"peak_dram", r.peak_dram_per_bank * profile.dram_banks},
+      {"l1_banks", profile.l1_banks},
+      {"dram_banks", profile.dram_banks},
+      {"l1_bank_size", profile.l1_bank_size()},
+      {"dram_bank_size", profile.dram_allocatable()},
+      {"l1_budget", opt(o.budgets.l1)},
+      {"dram_budget", opt(o.budgets.dram)},
+      {"host_budget", opt(o.budgets.host)},
+      {"host_bytes", pr.peak_host_bytes},
+      {"bytes_host_to_device", p.bytes_to_device},
+      {"bytes_device_to_host", p.bytes_from_device},
+      {"seconds", r.seconds},
+      {"compute_seconds", r.compute_seconds},
+      {"plan", plan::plan_json(p, profile)},
+  };
+  return py::make_tuple(py::cast(r.outputs), json_to_py(j));
+}
+
 py::dict query(const std::string& name, const std::vector<std::vector<int64_t>>& shapes,
                const py::dict& args, const std::string& dtype, const std::string& layout,
                const std::string& memory, const std::optional<std::string>& out_memory,
-               const std::string& device) {
+               const std::string& device, const py::object& l1_budget,
+               const py::object& dram_budget) {
   plan::CallSpec c;
   c.op = &ops::find_op(name);
   c.dtype = parse_dtype(dtype, c.op->name);
@@ -83,14 +273,13 @@ py::dict query(const std::string& name, const std::vector<std::vector<int64_t>>&
   c.in_memory = device::parse_buffer_type(memory, c.op->name);
   if (out_memory) c.out_memory = device::parse_buffer_type(*out_memory, c.op->name);
   for (const auto& s : shapes) c.inputs.push_back({s, c.dtype});
-  std::map<std::string, ops::ArgValue> values;
-  for (auto [k, v] : args)
-    values[k.cast<std::string>()] = to_arg(v, c.op->name, k.cast<std::string>());
-  c.args = ops::Args(c.op->name, c.op->args, values);
-  device::Profile profile = device::load_profile(device);
+  c.args = to_args(*c.op, args);
+  plan::Budgets b;
+  b.l1 = to_budget(l1_budget, "l1_budget");
+  b.dram = to_budget(dram_budget, "dram_budget");
+  device::Profile profile = plan::apply_budgets(device::load_profile(device), b);
   plan::QueryResult r = plan::precheck(c, profile);
-  py::object loads = py::module_::import("json").attr("loads");
-  return loads(plan::to_json(r, c, profile).dump());
+  return json_to_py(plan::to_json(r, c, profile));
 }
 
 py::list list_ops() {
@@ -145,7 +334,21 @@ PYBIND11_MODULE(_oomless, m) {
   m.def("query", &query, py::arg("op"), py::arg("shapes"), py::arg("args") = py::dict(),
         py::arg("dtype") = "bf16", py::arg("layout") = "tile", py::arg("memory") = "l1",
         py::arg("out_memory") = py::none(), py::arg("device") = device::kDefaultProfile,
-        "the pre-check of `oomless query` as a dict");
+        py::arg("l1_budget") = py::none(), py::arg("dram_budget") = py::none(),
+        "the pre-check of `oomless query` as a dict (budgets: bytes or strings like '1MB')");
+  m.def("run", &run, py::arg("op"), py::arg("inputs"), py::arg("args") = py::dict(),
+        py::arg("policy") = "auto", py::arg("device") = device::kDefaultProfile,
+        py::arg("memory") = "l1", py::arg("out_memory") = py::none(), py::arg("dtype") = py::none(),
+        py::arg("layout") = "tile", py::arg("l1_budget") = py::none(),
+        py::arg("dram_budget") = py::none(), py::arg("host_budget") = py::none(),
+        "run one op under a policy (auto | strict) on a budgeted device profile, as `oomless "
+        "run` does; returns (outputs, report dict); strict raises OutOfMemory");
+  m.def("check_options", &check_options, py::arg("policy") = "auto",
+        py::arg("device") = device::kDefaultProfile, py::arg("memory") = "l1",
+        py::arg("out_memory") = py::none(), py::arg("dtype") = py::none(),
+        py::arg("layout") = "tile", py::arg("l1_budget") = py::none(),
+        py::arg("dram_budget") = py::none(), py::arg("host_budget") = py::none(),
+        "validate run options (ValueError naming a bad value); returns them normalized");
   m.def("ops", &list_ops, "the op table: names, aten names, arguments");
   m.def("devices", &device::builtin_profile_names, "built-in device profiles");
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "report/aggregate.hpp"
 #include "report/writers.hpp"
@@ -54,6 +55,26 @@ std::string summary_txt(const SweepRun& run) {
   out += fmt::format("Mode: {}   Policies: {}\n",
                      m.mode == "run" ? "run (data + verify)" : "query (pre-check only)",
                      join(m.policies, ", "));
+  if (m.mode == "run") {
+    // Which PASSes are proven with data and which are plans only (--run-max-bytes).
+    for (const auto& [name, cases] :
+         {std::pair{"strict", &a.strict}, std::pair{"auto", &a.autop}}) {
+      if (cases->empty()) continue;
+      int64_t passing = 0, verified = 0;
+      double worst = 0;
+      for (const auto* r : *cases) {
+        if (r->status != "PASS") continue;
+        ++passing;
+        if (r->mode != "run" || r->verify_checked == 0) continue;
+        ++verified;
+        worst = std::max(worst, r->max_abs_error.value_or(0.0));
+      }
+      out += fmt::format(
+          "Verified ({}): {} of {} passing cases ran with data and matched the reference "
+          "(max abs error {:.3g}); the rest were planned only\n",
+          name, verified, passing, worst);
+    }
+  }
 
   out += fmt::format("\n{:<24}| {:>12} | {:>17} | {}\n", "STATUS", "STRICT (all)",
                      "STRICT (seed run)", "AUTO (after)");

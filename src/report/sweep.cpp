@@ -127,6 +127,9 @@ SweepRun run_sweep(const SweepOptions& o) {
   if (o.shard_count > 1) m.shards = {fmt::format("{}/{}", o.shard_index, o.shard_count)};
   for (const auto& n : op_names) m.filters.push_back("--op " + n);
   if (o.max_bytes) m.filters.push_back(fmt::format("--max-bytes {}", *o.max_bytes));
+  if (o.run_max_bytes && o.mode == "run")
+    m.filters.push_back(
+        fmt::format("--run-max-bytes {} (larger cases planned, not run)", *o.run_max_bytes));
   m.suite_cases = static_cast<int64_t>(suite.cases.size());
   m.seed_reported_oom = suite.seed_reported_oom;
   m.l1_banks = profile.l1_banks;
@@ -162,6 +165,7 @@ SweepRun run_sweep(const SweepOptions& o) {
       p.bad_call = e.what();
     }
     if (o.max_bytes && p.base.bytes_requested > *o.max_bytes) continue;
+    if (o.run_max_bytes && p.base.bytes_requested > *o.run_max_bytes) p.base.mode = "query";
     kept.push_back(std::move(p));
   }
   std::vector<Prepared*> mine;
@@ -184,7 +188,9 @@ SweepRun run_sweep(const SweepOptions& o) {
         fail_assert(r, p->bad_call);
       } else {
         try {
-          fns[k](*p->call, profile, settings, r);
+          RunSettings case_settings = settings;
+          case_settings.mode = r.mode;
+          fns[k](*p->call, profile, case_settings, r);
         } catch (const InvalidArgument& e) {
           fail_assert(r, e.what());
         } catch (const std::bad_alloc&) {

@@ -19,6 +19,8 @@ struct SweepOptions {
   std::string mode = "query";        // query | run
   std::vector<std::string> ops;      // keep only these ops (names or aliases)
   std::optional<int64_t> max_bytes;  // keep cases requesting at most this many padded bytes
+  // Run mode: larger cases are only pre-checked and planned (their mode is query).
+  std::optional<int64_t> run_max_bytes;
   int64_t shard_index = 0, shard_count = 1;
   std::optional<bool> progress;  // default: progress_wanted()
   int64_t verify_samples = 2000;

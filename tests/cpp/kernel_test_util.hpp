@@ -1,12 +1,16 @@
 // Helpers shared by the kernel tests (unary, binary, softmax, reduce,
-// batch_norm): seeded inputs, running an op through the table, and ulp-based
-// comparison against double-precision references.
+// batch_norm, dropout, movement, pool/upsample, topk, concat/split): seeded
+// inputs, running an op through the table (checking its infer phase), every
+// SIMD target, error checks, and ulp-based comparison against
+// double-precision references.
 #pragma once
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -61,6 +65,48 @@ inline std::vector<Tensor> run_op(const std::string& name, const std::vector<Ten
   ops::Args args = ops::parse_args(op.name, op.args, kvs);
   ops::OpCall call{op, inputs, args};
   return op.exec(call);
+}
+
+// Runs an op through the table like run_op, and checks that the op table's
+// infer phase predicts exactly the shapes and dtypes exec produced.
+inline std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
+                               const std::vector<std::string>& kvs = {}) {
+  const auto& op = ops::find_op(name);
+  ops::Args args = ops::parse_args(op.name, op.args, kvs);
+  std::vector<ops::TensorSpec> specs;
+  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
+  ops::OpCall call{op, std::move(in), args};
+  std::vector<Tensor> out = op.exec(call);
+  ops::OutputSpec spec = ops::infer_output(op, specs, args);
+  if (!spec.outputs.empty()) {
+    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
+    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
+      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
+      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
+    }
+  }
+  return out;
+}
+
+// Both NaN or equal (exact comparison of kernel results that select or move values).
+inline bool same(double a, double b) {
+  return (std::isnan(a) && std::isnan(b)) || a == b;
+}
+
+// Row-major multi-index of linear index i in shape s, and back.
+inline std::vector<int64_t> unravel(int64_t i, const Shape& s) {
+  std::vector<int64_t> idx(s.size());
+  for (size_t d = s.size(); d-- > 0;) {
+    idx[d] = i % s[d];
+    i /= s[d];
+  }
+  return idx;
+}
+
+inline int64_t ravel(const std::vector<int64_t>& idx, const Shape& s) {
+  int64_t i = 0;
+  for (size_t d = 0; d < s.size(); ++d) i = i * s[d] + idx[d];
+  return i;
 }
 
 // Distance of one unit in the last place at |v| for a format with `mant` bits.
@@ -118,20 +164,31 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> with_1_and_2_threads(F fn) {
   return {a, b};
 }
 
-// Runs `fn` once per SIMD target the kernels are compiled for and this CPU
-// supports (AVX-512, AVX2, and the portable fallback), so every dispatched
-// variant meets the same reference.
+// The SIMD targets the kernels are compiled for: the elementwise, softmax,
+// reduction and batch-norm kernels disable SSE4 (HWY_DISABLED_TARGETS); the
+// movement, pooling, top-k and dropout kernels keep it.
+constexpr int64_t kSimdTargets = HWY_AVX3 | HWY_AVX2 | HWY_SCALAR;
+constexpr int64_t kSimdTargetsWithSse4 = kSimdTargets | HWY_SSE4;
+
+// Runs `fn` once per SIMD target of `targets` this CPU supports (AVX-512, AVX2,
+// SSE4, and the portable fallback), so every dispatched variant meets the same
+// reference.
 template <class F>
-void for_each_simd_target(F fn) {
+void for_each_simd_target(int64_t targets, F fn) {
   hwy::SetSupportedTargetsForTest(0);
   const int64_t supported = hwy::SupportedTargets();
-  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SCALAR}}) {
-    if ((supported & t) == 0) continue;
+  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SCALAR}}) {
+    if ((supported & targets & t) == 0) continue;
     hwy::SetSupportedTargetsForTest(t);
     SCOPED_TRACE(hwy::TargetName(t));
     fn();
   }
   hwy::SetSupportedTargetsForTest(0);
+}
+
+template <class F>
+void for_each_simd_target(F fn) {
+  for_each_simd_target(kSimdTargets, fn);
 }
 
 // Asserts that `fn` throws InvalidArgument whose message contains `op` and
@@ -146,6 +203,13 @@ void expect_invalid(F fn, const std::string& op, const std::vector<std::string>&
     EXPECT_NE(msg.find(op), std::string::npos) << msg;
     for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << msg;
   }
+}
+
+// Asserts that `fn` throws InvalidArgument whose message names the op as
+// "[op]" (the prefix of every op's own error).
+template <class F>
+void expect_error(F fn, const std::string& op) {
+  expect_invalid(fn, "[" + op + "]");
 }
 
 }  // namespace oomless::testing

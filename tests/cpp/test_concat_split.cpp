@@ -6,61 +6,18 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "kernel_test_util.hpp"
 #include "ops/op.hpp"
 
 using namespace oomless;
+using namespace oomless::testing;
 
 namespace {
-
-std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
-                        const std::vector<std::string>& kvs = {}) {
-  const auto& op = ops::find_op(name);
-  ops::Args args = ops::parse_args(op.name, op.args, kvs);
-  std::vector<ops::TensorSpec> specs;
-  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
-  ops::OpCall call{op, std::move(in), args};
-  std::vector<Tensor> out = op.exec(call);
-  // The op table's infer phase must predict exactly what exec produced.
-  ops::OutputSpec spec = ops::infer_output(op, specs, args);
-  if (!spec.outputs.empty()) {
-    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
-    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
-      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
-      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
-    }
-  }
-  return out;
-}
 
 Tensor iota(const Shape& s, DType t, int64_t start = 1) {
   Tensor x = Tensor::empty(s, t);
   for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>((start + i) % 241) * 0.5);
   return x;
-}
-
-std::vector<int64_t> unravel(int64_t i, const Shape& s) {
-  std::vector<int64_t> idx(s.size());
-  for (size_t d = s.size(); d-- > 0;) {
-    idx[d] = i % s[d];
-    i /= s[d];
-  }
-  return idx;
-}
-
-int64_t ravel(const std::vector<int64_t>& idx, const Shape& s) {
-  int64_t i = 0;
-  for (size_t d = 0; d < s.size(); ++d) i = i * s[d] + idx[d];
-  return i;
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& op) {
-  try {
-    f();
-    FAIL() << "expected InvalidArgument from " << op;
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("[" + op + "]"), std::string::npos) << e.what();
-  }
 }
 
 // Slow cat: walk the output and find the input holding each element.

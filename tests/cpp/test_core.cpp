@@ -538,6 +538,15 @@ TEST(Tensor, ViewsShareStorage) {
   EXPECT_EQ(tr.get(1), t.get(12));              // tr[0,0,1] = t[1,0,0]
   EXPECT_EQ(e.get(4 * 3 + 4 + 1), col.get(1));  // e[1,1,1] = col[1,0]
   expect_invalid([&] { col.expand({3, 4, 2}); }, {"[expand]", "4"});
+  // Sizes below -1 are rejected wherever they are, even on a size-1 dim that
+  // would otherwise broadcast to them.
+  expect_invalid([&] { col.expand({3, -2}); }, {"[expand]", "invalid size -2 at dim 1", "[3,-2]"});
+  expect_invalid([&] { col.expand({-1, -5}); }, {"[expand]", "invalid size -5 at dim 1"});
+  expect_invalid([&] { col.expand({-3, 3, 4}); }, {"[expand]", "invalid size -3 at dim 0"});
+  expect_invalid([&] { col.expand({-1, 3, 4}); }, {"[expand]", "leading, new dimension (0)"});
+  expect_invalid([&] { t.expand({2, -2, 4}, "view"); }, {"[view]", "invalid size -2"});
+  EXPECT_EQ(col.expand({-1, -1}).shape(), (Shape{3, 1}));
+  EXPECT_EQ(col.expand({2, -1, 0}).shape(), (Shape{2, 3, 0}));
   expect_invalid([&] { t.permute({0, 0, 1}); }, {"[permute]"});
   expect_invalid([&] { t.transpose(0, 3); }, {"[transpose]", "3"});
 }

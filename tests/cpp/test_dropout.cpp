@@ -1,7 +1,6 @@
 // native_dropout: Philox known answers, chunk independence, keep rate,
 // determinism per seed, exact scaling, eval mode and errors.
 #include <gtest/gtest.h>
-#include <hwy/targets.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,57 +8,14 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "kernel_test_util.hpp"
 #include "ops/dropout/kernels.hpp"
 #include "ops/op.hpp"
 
 using namespace oomless;
+using namespace oomless::testing;
 
 namespace {
-
-// Runs fn once per compiled SIMD target this CPU supports, so every
-// dynamically dispatched variant meets the same reference.
-template <class F>
-void each_target(F fn) {
-  hwy::SetSupportedTargetsForTest(0);
-  const int64_t supported = hwy::SupportedTargets();
-  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SCALAR}}) {
-    if ((supported & t) == 0) continue;
-    hwy::SetSupportedTargetsForTest(t);
-    SCOPED_TRACE(hwy::TargetName(t));
-    fn();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
-
-std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
-                        const std::vector<std::string>& kvs = {}) {
-  const auto& op = ops::find_op(name);
-  ops::Args args = ops::parse_args(op.name, op.args, kvs);
-  std::vector<ops::TensorSpec> specs;
-  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
-  ops::OpCall call{op, std::move(in), args};
-  std::vector<Tensor> out = op.exec(call);
-  // The op table's infer phase must predict exactly what exec produced.
-  ops::OutputSpec spec = ops::infer_output(op, specs, args);
-  if (!spec.outputs.empty()) {
-    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
-    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
-      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
-      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
-    }
-  }
-  return out;
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& op) {
-  try {
-    f();
-    FAIL() << "expected InvalidArgument from " << op;
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("[" + op + "]"), std::string::npos) << e.what();
-  }
-}
 
 Tensor input(const Shape& s, DType t) {
   Tensor x = Tensor::empty(s, t);
@@ -106,7 +62,7 @@ TEST(Dropout, MaskIndependentOfChunking) {
 }
 
 TEST(Dropout, SimdMatchesScalarBitForBit) {
-  each_target([&] {
+  for_each_simd_target(kSimdTargetsWithSse4, [&] {
     // Random bit patterns (NaN, inf, subnormals, rounding ties) at odd offsets and lengths.
     const int64_t n = 3001;
     std::vector<uint32_t> x32(n), o32(n), m32(n), r32(n), q32(n);

@@ -2,7 +2,6 @@
 // clone/copy allocate once, values are bit-exact; error paths name the op.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <hwy/targets.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,48 +9,15 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "kernel_test_util.hpp"
 #include "ops/movement/copy.hpp"
 #include "ops/movement/kernels.hpp"
 #include "ops/op.hpp"
 
 using namespace oomless;
+using namespace oomless::testing;
 
 namespace {
-
-// Runs fn once per compiled SIMD target this CPU supports, so every
-// dynamically dispatched variant meets the same reference.
-template <class F>
-void each_target(F fn) {
-  hwy::SetSupportedTargetsForTest(0);
-  const int64_t supported = hwy::SupportedTargets();
-  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SCALAR}}) {
-    if ((supported & t) == 0) continue;
-    hwy::SetSupportedTargetsForTest(t);
-    SCOPED_TRACE(hwy::TargetName(t));
-    fn();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
-
-std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
-                        const std::vector<std::string>& kvs = {}) {
-  const auto& op = ops::find_op(name);
-  ops::Args args = ops::parse_args(op.name, op.args, kvs);
-  std::vector<ops::TensorSpec> specs;
-  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
-  ops::OpCall call{op, std::move(in), args};
-  std::vector<Tensor> out = op.exec(call);
-  // The op table's infer phase must predict exactly what exec produced.
-  ops::OutputSpec spec = ops::infer_output(op, specs, args);
-  if (!spec.outputs.empty()) {
-    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
-    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
-      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
-      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
-    }
-  }
-  return out;
-}
 
 // Distinct, bf16-exact values (integers and halves), so any misplaced element shows.
 Tensor iota(const Shape& s, DType t, int64_t start = 1) {
@@ -60,37 +26,12 @@ Tensor iota(const Shape& s, DType t, int64_t start = 1) {
   return x;
 }
 
-std::vector<int64_t> unravel(int64_t i, const Shape& s) {
-  std::vector<int64_t> idx(s.size());
-  for (size_t d = s.size(); d-- > 0;) {
-    idx[d] = i % s[d];
-    i /= s[d];
-  }
-  return idx;
-}
-
-int64_t ravel(const std::vector<int64_t>& idx, const Shape& s) {
-  int64_t i = 0;
-  for (size_t d = 0; d < s.size(); ++d) i = i * s[d] + idx[d];
-  return i;
-}
-
 void expect_same_values(const Tensor& a, const Tensor& b) {
   ASSERT_EQ(a.shape(), b.shape());
   for (int64_t i = 0; i < a.numel(); ++i) {
     double x = a.get(i), y = b.get(i);
     if (std::isnan(x) && std::isnan(y)) continue;
     ASSERT_EQ(x, y) << "at linear index " << i;
-  }
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& op) {
-  try {
-    f();
-    FAIL() << "expected InvalidArgument from " << op;
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("[" + op + "]"), std::string::npos) << e.what();
   }
 }
 
@@ -261,7 +202,7 @@ std::vector<Tensor> strided_inputs(DType t) {
 }
 
 TEST(Movement, CloneIsContiguousNewStorage) {
-  each_target([&] {
+  for_each_simd_target(kSimdTargetsWithSse4, [&] {
     for (DType t : kDtypes)
       for (const Tensor& x : strided_inputs(t)) {
         Tensor y = run("clone", {x})[0];
@@ -274,7 +215,7 @@ TEST(Movement, CloneIsContiguousNewStorage) {
 }
 
 TEST(Movement, CopyKernelChunkingIsExact) {
-  each_target([&] {
+  for_each_simd_target(kSimdTargetsWithSse4, [&] {
     // Any split of the plan's range gives the same bytes as one whole copy.
     for (DType t : kDtypes)
       for (const Tensor& x : strided_inputs(t)) {
@@ -319,7 +260,7 @@ TEST(Movement, CopyBroadcastsAndConverts) {
 }
 
 TEST(Movement, LargeTransposeMatchesReference) {
-  each_target([&] {
+  for_each_simd_target(kSimdTargetsWithSse4, [&] {
     // Big enough for the threaded split; NCHW -> NHWC as the seed tests do.
     for (DType t : kDtypes) {
       Tensor x = iota({2, 5, 160, 203}, t).permute({0, 2, 3, 1});

@@ -2,7 +2,6 @@
 // (scalar loops over Tensor::get), NCHW, CHW and channels_last, f32 and bf16.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <hwy/targets.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,58 +10,15 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "kernel_test_util.hpp"
 #include "ops/max_pool2d/kernels.hpp"
 #include "ops/op.hpp"
 #include "ops/upsample/kernels.hpp"
 
 using namespace oomless;
+using namespace oomless::testing;
 
 namespace {
-
-// Runs fn once per compiled SIMD target this CPU supports, so every
-// dynamically dispatched variant meets the same reference.
-template <class F>
-void each_target(F fn) {
-  hwy::SetSupportedTargetsForTest(0);
-  const int64_t supported = hwy::SupportedTargets();
-  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SCALAR}}) {
-    if ((supported & t) == 0) continue;
-    hwy::SetSupportedTargetsForTest(t);
-    SCOPED_TRACE(hwy::TargetName(t));
-    fn();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
-
-std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
-                        const std::vector<std::string>& kvs = {}) {
-  const auto& op = ops::find_op(name);
-  ops::Args args = ops::parse_args(op.name, op.args, kvs);
-  std::vector<ops::TensorSpec> specs;
-  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
-  ops::OpCall call{op, std::move(in), args};
-  std::vector<Tensor> out = op.exec(call);
-  // The op table's infer phase must predict exactly what exec produced.
-  ops::OutputSpec spec = ops::infer_output(op, specs, args);
-  if (!spec.outputs.empty()) {
-    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
-    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
-      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
-      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
-    }
-  }
-  return out;
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& op) {
-  try {
-    f();
-    FAIL() << "expected InvalidArgument from " << op;
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("[" + op + "]"), std::string::npos) << e.what();
-  }
-}
 
 // Few distinct values (ties), plus NaN and -inf sprinkled in.
 Tensor pool_input(const Shape& s, DType t, uint32_t seed, bool specials) {
@@ -76,10 +32,6 @@ Tensor pool_input(const Shape& s, DType t, uint32_t seed, bool specials) {
     x.set(i, v);
   }
   return x;
-}
-
-bool same(double a, double b) {
-  return (std::isnan(a) && std::isnan(b)) || a == b;
 }
 
 struct PoolArgs {
@@ -163,7 +115,7 @@ const DType kDtypes[] = {DType::F32, DType::BF16};
 }  // namespace
 
 TEST(Pool, MatchesReferenceOverArguments) {
-  each_target([&] {
+  for_each_simd_target(kSimdTargetsWithSse4, [&] {
     const PoolArgs args[] = {
         {2, 2, 2, 2, 0, 0, 1, 1, false}, {2, 2, 2, 2, 0, 0, 1, 1, true},
         {3, 3, 1, 1, 1, 1, 1, 1, false}, {5, 5, 1, 1, 2, 2, 1, 1, false},
@@ -222,7 +174,7 @@ TEST(Pool, KnownTorchResults) {
 }
 
 TEST(Pool, StridedInputAndChunkedRows) {
-  each_target([&] {
+  for_each_simd_target(kSimdTargetsWithSse4, [&] {
     // A transposed (non-contiguous) input gives the result of its contiguous copy.
     Tensor x = pool_input({1, 2, 33, 19}, DType::BF16, 9, true);
     auto a = run("max_pool2d", {x.transpose(2, 3)}, {"kernel_size=3", "stride=2", "padding=1"});
@@ -328,7 +280,7 @@ TEST(Upsample, IndexRuleMatchesTorch) {
 }
 
 TEST(Upsample, MatchesReferenceNCHWAndChannelsLast) {
-  each_target([&] {
+  for_each_simd_target(kSimdTargetsWithSse4, [&] {
     struct Case {
       Shape nchw;
       std::vector<std::string> kvs;

@@ -7,41 +7,13 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "kernel_test_util.hpp"
 #include "ops/op.hpp"
 
 using namespace oomless;
+using namespace oomless::testing;
 
 namespace {
-
-std::vector<Tensor> run(std::string_view name, std::vector<Tensor> in,
-                        const std::vector<std::string>& kvs = {}) {
-  const auto& op = ops::find_op(name);
-  ops::Args args = ops::parse_args(op.name, op.args, kvs);
-  std::vector<ops::TensorSpec> specs;
-  for (const auto& t : in) specs.push_back({t.shape(), t.dtype()});
-  ops::OpCall call{op, std::move(in), args};
-  std::vector<Tensor> out = op.exec(call);
-  // The op table's infer phase must predict exactly what exec produced.
-  ops::OutputSpec spec = ops::infer_output(op, specs, args);
-  if (!spec.outputs.empty()) {
-    EXPECT_EQ(spec.outputs.size(), out.size()) << name;
-    for (size_t i = 0; i < std::min(out.size(), spec.outputs.size()); ++i) {
-      EXPECT_EQ(spec.outputs[i].shape, out[i].shape()) << name << " output " << i;
-      EXPECT_EQ(spec.outputs[i].dtype, out[i].dtype()) << name << " output " << i;
-    }
-  }
-  return out;
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& op) {
-  try {
-    f();
-    FAIL() << "expected InvalidArgument from " << op;
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("[" + op + "]"), std::string::npos) << e.what();
-  }
-}
 
 Tensor input(const Shape& s, DType t, uint32_t seed) {
   Tensor x = Tensor::empty(s, t);
@@ -54,10 +26,6 @@ Tensor input(const Shape& s, DType t, uint32_t seed) {
     x.set(i, v);
   }
   return x;
-}
-
-bool same(double a, double b) {
-  return (std::isnan(a) && std::isnan(b)) || a == b;
 }
 
 // Rank of a value in torch's order (NaN above +inf for largest, last for smallest).
