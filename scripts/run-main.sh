@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The main job: the seed suite on the default device, as TT-NN would run it
-# (strict) and with the planner (auto), side by side; then one huge call run
-# for real under tight budgets, verified against the slow reference.
+# (strict) and with the planner (auto), side by side. Every case is
+# pre-checked and planned; cases up to OOMLESS_RUN_MAX_BYTES of padded device
+# memory also run with data in the device arenas and are verified against the
+# slow reference (`all` runs every case, about an hour on 2 cores). Then one
+# huge call runs for real under tight budgets, verified.
 set -euo pipefail
 BUILD=${1:-build}
 BIN="$BUILD/oomless"
 OUT=${OOMLESS_RESULTS:-results}
-"$BIN" sweep --suite suites/seed.json --device wormhole_b0 --policy both --mode query --out "$OUT"
+RUN_MAX=${OOMLESS_RUN_MAX_BYTES:-256MB}
+LIMIT=()
+if [ "$RUN_MAX" != "all" ]; then LIMIT=(--run-max-bytes "$RUN_MAX"); fi
+echo "\$ oomless sweep --suite suites/seed.json --policy both --mode run ${LIMIT[*]} --out $OUT"
+"$BIN" sweep --suite suites/seed.json --device wormhole_b0 --policy both --mode run \
+  "${LIMIT[@]}" --out "$OUT"
 echo
 echo "\$ oomless run softmax --shape 1,12,8160,8160 --arg dim=-1 --dtype bf16 --memory l1 --l1-budget 1MB --dram-budget 64MB"
 "$BIN" run softmax --shape 1,12,8160,8160 --arg dim=-1 --dtype bf16 --memory l1 --l1-budget 1MB --dram-budget 64MB
