@@ -4,6 +4,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 CMAKE_ARGS ?=
+# make run: cases up to this many padded device bytes also run with data (all: every case)
+OOMLESS_RUN_MAX_BYTES ?= 256MB
 
 .PHONY: all deps build build-asan run test test-cpp test-asan test-python bench format format-check clean
 
@@ -21,7 +23,7 @@ build-asan: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target oomless_tests
 
 run: build
-	@bash scripts/run-main.sh $(BUILD)
+	@OOMLESS_RUN_MAX_BYTES=$(OOMLESS_RUN_MAX_BYTES) bash scripts/run-main.sh $(BUILD)
 
 test: format-check test-cpp test-python test-asan
 
@@ -35,7 +37,7 @@ test-asan: build-asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 bench: build
-	@bash scripts/bench.sh $(BUILD)
+	@PYTHON=$(PYTHON) bash scripts/bench.sh $(BUILD) $(BENCH_ARGS)
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'bench/*.cpp')

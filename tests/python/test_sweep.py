@@ -216,3 +216,28 @@ def test_run_mode_verifies_small_cases(oomless, tmp_path):
             assert c["max_abs_error"] is not None and c["verify_checked"] > 0, c
             assert c["peak_l1_per_core"] > 0
     assert any(c["status"] == "PASS" for c in cases)
+
+
+def test_run_max_bytes_runs_small_cases_and_plans_the_rest(oomless, tmp_path):
+    out = tmp_path / "r"
+    sweep(oomless, out, "--mode", "run", "--policy", "both", "--op", "relu",
+          "--run-max-bytes", "64M")
+    cases = load(out)["cases"]
+    small = [c for c in cases if c["bytes_requested"] <= 64 << 20]
+    large = [c for c in cases if c["bytes_requested"] > 64 << 20]
+    assert small and large
+    for c in small:
+        assert c["mode"] == "run"
+        if c["status"] == "PASS":
+            assert c["verify_checked"] > 0 and c["verify_failed"] == 0, c
+    for c in large:
+        assert c["mode"] == "query" and c["verify_checked"] == 0, c
+    auto_pass = sum(c["policy"] == "auto" and c["status"] == "PASS" for c in cases)
+    verified = sum(c["policy"] == "auto" and c["verify_checked"] > 0 for c in cases)
+    assert auto_pass == len(cases) // 2
+    summary = (out / "summary.txt").read_text()
+    assert (f"Verified (auto): {verified} of {auto_pass} passing cases ran with data and "
+            "matched the reference; the rest were planned only") in summary
+    assert "larger cases planned, not run" in summary
+    p = sweep(oomless, tmp_path / "x", "--run-max-bytes", "huge", check=False)
+    assert p.returncode == 2 and "--run-max-bytes" in p.stderr
