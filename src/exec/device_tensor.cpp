@@ -122,7 +122,20 @@ void write_pages(const Tensor& host, const DeviceTensor& dst) {
 
 Tensor read_pages(const DeviceTensor& src, DType host_dtype) {
   Tensor out = Tensor::empty(src.shape, page_host_dtype(src.dtype));
-  if (out.numel() == 0) return contiguous_as(out, host_dtype);
+  read_pages_into(src, out);
+  return contiguous_as(out, host_dtype);
+}
+
+void read_pages_into(const DeviceTensor& src, const Tensor& dst) {
+  if (dst.shape() != src.shape) throw Error("read_pages: shape mismatch");
+  if (dst.dtype() != page_host_dtype(src.dtype) || !dst.is_contiguous()) {
+    Tensor tmp = Tensor::empty(src.shape, page_host_dtype(src.dtype));
+    read_pages_into(src, tmp);
+    ops::copy_into(dst, tmp, "device transfer");
+    return;
+  }
+  const Tensor& out = dst;
+  if (out.numel() == 0) return;
   char* data = static_cast<char*>(out.raw());
   size_t es = element_size(out.dtype());
   Rows r = rows_of(src.shape);
@@ -157,7 +170,6 @@ Tensor read_pages(const DeviceTensor& src, DType host_dtype) {
       }
     });
   }
-  return contiguous_as(out, host_dtype);
 }
 
 }  // namespace oomless::exec

@@ -24,6 +24,9 @@ DeviceTensor allocate_on(device::Device& dev, const Shape& shape, DType dtype, L
 void write_pages(const Tensor& host, const DeviceTensor& dst);
 // Reads a device tensor into a new contiguous host tensor of `host_dtype`.
 Tensor read_pages(const DeviceTensor& src, DType host_dtype);
+// Reads a device tensor into an existing host tensor of the same shape (any
+// strides and float dtype; contiguous tensors of the page dtype take no copy).
+void read_pages_into(const DeviceTensor& src, const Tensor& dst);
 
 inline DeviceTensor upload(device::Device& dev, const Tensor& host, DType dtype, Layout layout,
                            device::BufferType type) {

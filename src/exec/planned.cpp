@@ -31,11 +31,14 @@ RunResult run_chunked(const plan::Plan& plan, const plan::CallSpec& call,
       ins.push_back(d >= 0 ? inputs[i].narrow(d, start, length) : inputs[i]);
     }
     plan::Placement current;
-    RunResult r = run_strict(dev, cc, ins, &current);
+    // The chunk's outputs are read back straight into their slices of the result.
+    std::vector<Tensor> slices;
+    for (const auto& t : res.outputs) slices.push_back(t.narrow(plan.axis.out_dim, start, length));
+    RunResult r = run_strict(dev, cc, ins, &current, &slices);
     previous = std::move(current);  // frees the chunk before last
     for (size_t o = 0; o < r.outputs.size(); ++o)
-      ops::copy_into(res.outputs[o].narrow(plan.axis.out_dim, start, length), r.outputs[o],
-                     call.op->name);
+      if (r.outputs[o].raw() != slices[o].raw())  // index outputs come back on their own
+        ops::copy_into(slices[o], r.outputs[o], call.op->name);
     res.compute_seconds += r.compute_seconds;
     if (c == 0) res.placement = r.placement;
   }

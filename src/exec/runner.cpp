@@ -107,7 +107,8 @@ std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t 
 }
 
 RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
-                     const std::vector<Tensor>& inputs, plan::Placement* keep) {
+                     const std::vector<Tensor>& inputs, plan::Placement* keep,
+                     const std::vector<Tensor>* into) {
   if (inputs.size() != call.inputs.size())
     fail(call.op->name,
          fmt::format("{} input tensors given, {} shapes", inputs.size(), call.inputs.size()));
@@ -168,7 +169,12 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
     // Views are written too: an in-place op (silu_) changed its input's pages.
     write_pages(host_out[i], d);
     host_out[i] = Tensor();  // the read-back reuses its block
-    res.outputs.push_back(read_pages(d, host_dtype(specs[i].dtype)));
+    if (into && i < into->size()) {
+      read_pages_into(d, (*into)[i]);
+      res.outputs.push_back((*into)[i]);
+    } else {
+      res.outputs.push_back(read_pages(d, host_dtype(specs[i].dtype)));
+    }
   }
   dev.release_cbs();
   if (keep) *keep = std::move(placed);

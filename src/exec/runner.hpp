@@ -32,8 +32,11 @@ struct RunResult {
 // the message the pre-check gives when the call does not fit.
 // With `keep`, the call's buffers stay allocated (moved there) after it returns,
 // so a chunked run can hold one chunk's buffers while the next is placed.
+// With `into`, float outputs are read back into those tensors (e.g. a chunk's
+// slice of the whole result) instead of new ones.
 RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
-                     const std::vector<Tensor>& inputs, plan::Placement* keep = nullptr);
+                     const std::vector<Tensor>& inputs, plan::Placement* keep = nullptr,
+                     const std::vector<Tensor>* into = nullptr);
 
 // Host dtype for a device dtype (bfloat8_b data is handled as f32 on the host).
 DType host_dtype(DType device_dtype);

@@ -88,6 +88,26 @@ TEST(DevicePages, ConvertsAndAcceptsStridedHostTensors) {
   EXPECT_EQ(std::memcmp(back.raw(), expect.raw(), expect.nbytes()), 0);
 }
 
+TEST(DevicePages, ReadsIntoSlicesOfALargerTensor) {
+  device::Device dev(small_device());
+  Tensor host = iota({2, 40, 33}, DType::BF16);
+  exec::DeviceTensor d =
+      exec::allocate_on(dev, host.shape(), DType::BF16, Layout::Tile, device::BufferType::DRAM);
+  exec::write_pages(host, d);
+  for (int64_t dim : {0, 1, 2}) {
+    Shape big = host.shape();
+    big[static_cast<size_t>(dim)] += 5;
+    Tensor whole = Tensor::zeros(big, DType::BF16);
+    Tensor slice = whole.narrow(dim, 3, host.shape()[static_cast<size_t>(dim)]);
+    exec::read_pages_into(d, slice);  // contiguous for dim 0, strided otherwise
+    for (int64_t i = 0; i < host.numel(); ++i) ASSERT_EQ(slice.get(i), host.get(i)) << dim;
+    EXPECT_EQ(whole.narrow(dim, 0, 3).to(DType::F32).data<float>()[0], 0.0f);
+  }
+  Tensor f32 = Tensor::empty(host.shape(), DType::F32);  // converts on the way
+  exec::read_pages_into(d, f32);
+  for (int64_t i = 0; i < host.numel(); ++i) ASSERT_EQ(f32.get(i), host.get(i));
+}
+
 TEST(DevicePages, BlockFloatTilesAreTtPackedTiles) {
   device::Device dev(small_device());
   Tensor host = iota({40, 70}, DType::F32);
