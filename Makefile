@@ -28,13 +28,13 @@ run: build
 test: format-check test-cpp test-python test-asan
 
 test-cpp: build
-	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@cd $(BUILD) && OMP_WAIT_POLICY=passive ctest --output-on-failure -j$(JOBS)
 
 test-python: build
 	@PYTHONPATH=$(BUILD)/python OOMLESS_BIN=$(BUILD)/oomless $(PYTHON) -m pytest -q tests/python
 
 test-asan: build-asan
-	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+	@cd $(ASAN_BUILD) && OMP_WAIT_POLICY=passive ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 bench: build
 	@PYTHON=$(PYTHON) bash scripts/bench.sh $(BUILD) $(BENCH_ARGS)

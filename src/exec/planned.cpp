@@ -23,12 +23,14 @@ RunResult run_chunked(const plan::Plan& plan, const plan::CallSpec& call,
   plan::Placement previous;  // the other buffer set of the double buffer
   for (int64_t c = 0; c < plan.num_chunks; ++c) {
     int64_t start = 0, length = 0;
-    plan::CallSpec cc = plan::chunk_call(plan, call, c, &start, &length);
+    std::vector<std::pair<int64_t, int64_t>> in_ranges;  // halos for windowed ops
+    plan::CallSpec cc = plan::chunk_call(plan, call, c, &start, &length, &in_ranges);
     cc.buffer_sets = 1;
     std::vector<Tensor> ins;
     for (size_t i = 0; i < inputs.size(); ++i) {
       int d = plan.axis.in_dims[i];
-      ins.push_back(d >= 0 ? inputs[i].narrow(d, start, length) : inputs[i]);
+      ins.push_back(d >= 0 ? inputs[i].narrow(d, in_ranges[i].first, in_ranges[i].second)
+                           : inputs[i]);
     }
     plan::Placement current;
     // The chunk's outputs are read back straight into their slices of the result.

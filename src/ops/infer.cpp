@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "ops/families.hpp"
+#include "ops/max_pool2d/kernels.hpp"
 
 namespace oomless::ops {
 
@@ -325,11 +326,14 @@ OutputSpec infer_max_pool2d(const OpDesc& op, const std::vector<TensorSpec>& in,
          fmt::format("Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size "
                      "for input, but got: {}",
                      S(x.shape)));
-  int64_t oh = pool_out(s.h, kh, ph, sh, dh, ceil), ow = pool_out(s.w, kw, pw, sw, dw, ceil);
+  // A row chunk (rows_of set) holds the halo of its output rows only.
+  const PoolRows rows = pool_rows(op.name, a, s.h, kh, sh, ph, dh, ceil);
+  int64_t oh = rows.OH, ow = pool_out(s.w, kw, pw, sw, dw, ceil);
   if (oh < 1 || ow < 1)
     fail(op.name, fmt::format("Given input size: ({}x{}x{}). Calculated output size: ({}x{}x{}). "
                               "Output size is too small",
-                              s.c, s.h, s.w, s.c, oh, ow));
+                              s.c, rows.full_h, s.w, s.c, oh, ow));
+  oh = rows.rows;
   Nchw o = s;
   o.h = oh;
   o.w = ow;
@@ -401,6 +405,8 @@ OutputSpec infer_dropout(const OpDesc& op, const std::vector<TensorSpec>& in, co
   double p = a.get_float("p");
   if (!(p >= 0.0 && p <= 1.0))
     fail(op.name, fmt::format("dropout probability has to be between 0 and 1, but got p={}", p));
+  if (a.get_int("offset") < 0)
+    fail(op.name, fmt::format("offset must be non-negative, got {}", a.get_int("offset")));
   // The mask has the input's dtype here (torch's is bool): 1 keeps, 0 drops.
   return {{{x.shape, x.dtype}, {x.shape, x.dtype}}, {-1, -1}};
 }

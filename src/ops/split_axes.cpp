@@ -1,8 +1,11 @@
 #include "ops/split_axes.hpp"
 
 #include <algorithm>
+#include <numeric>
 
 #include "ops/families.hpp"
+#include "ops/matmul/kernels.hpp"
+#include "ops/reduce/kernels.hpp"
 
 namespace oomless::ops {
 
@@ -34,11 +37,65 @@ std::vector<SplitAxis> elementwise(const std::vector<TensorSpec>& in, const Outp
   return axes;
 }
 
+// How the reduce kernel (ops/reduce/exec.cpp) folds a shape: size-1 dims
+// dropped, adjacent dims of one kind merged; an innermost reduced group folds
+// contiguous runs of it, else rows of the reduced groups accumulate into
+// columns in blocks of column_row_block rows. The bits depend on all of it.
+struct Folding {
+  bool inner_reduced = false;
+  std::vector<int64_t> reduced;  // sizes of the reduced groups
+  int64_t row_block = 0;         // column reductions: rows per block (0: one block)
+
+  bool operator==(const Folding&) const = default;
+};
+
+Folding folding(const Shape& s, const std::vector<bool>& red) {
+  Folding f;
+  int last = -1;  // kind of the previous group: 0 kept, 1 reduced
+  int64_t rows = 1, cols = 1;
+  for (int d = 0; d < rank(s); ++d) {
+    if (s[d] == 1) continue;
+    int kind = red[d] ? 1 : 0;
+    if (kind == 1) {
+      if (last == 1)
+        f.reduced.back() *= s[d];
+      else
+        f.reduced.push_back(s[d]);
+      rows *= s[d];
+    } else {
+      cols = last == 0 ? cols * s[d] : s[d];  // the last run of kept dims
+    }
+    last = kind;
+  }
+  f.inner_reduced = last == 1;
+  if (!f.inner_reduced) {
+    int64_t rb = column_row_block(rows, cols);
+    f.row_block = rb >= rows ? 0 : rb;
+  }
+  return f;
+}
+
+// True when cutting kept input dim d to any extent folds like the whole call.
+// Extents beyond 1025 fold like 1025 (the columns are then >= 1024, so the row
+// block is all rows), so those need no check.
+bool folding_stays(const Shape& s, const std::vector<bool>& reduced, int d) {
+  Folding whole = folding(s, reduced);
+  Shape t = s;
+  for (int64_t c = 1; c < s[d] && c <= 1025; ++c) {
+    t[d] = c;
+    if (!(folding(t, reduced) == whole)) return false;
+  }
+  return true;
+}
+
 std::vector<SplitAxis> reduce_axes(const std::vector<TensorSpec>& in, const Args& args) {
   const Shape& s = in[0].shape;
   std::vector<bool> reduced(s.size(), args.is_none("dim"));
-  if (!args.is_none("dim"))
-    for (int64_t d : args.get_ints("dim")) reduced[wrap(d, rank(s))] = true;
+  if (!args.is_none("dim")) {
+    auto dims = args.get_ints("dim");
+    if (dims.empty()) std::fill(reduced.begin(), reduced.end(), true);  // dim=[]: all
+    for (int64_t d : dims) reduced[wrap(d, rank(s))] = true;
+  }
   if (s.empty()) return {};
   bool keep = args.get_bool("keepdim");
   std::vector<SplitAxis> axes;
@@ -48,28 +105,50 @@ std::vector<SplitAxis> reduce_axes(const std::vector<TensorSpec>& in, const Args
       od += keep ? 1 : 0;
       continue;
     }
-    axes.push_back({od++, {d}});
+    if (folding_stays(s, reduced, d)) axes.push_back({od, {d}});
+    ++od;
   }
   return axes;
 }
 
+// Output rows of a GEMM are computed in row tiles of kMBlock aligned to the
+// whole output (ops/matmul/kernels.hpp): row chunks start on tile borders.
 std::vector<SplitAxis> matmul_axes(MatmulOp m, const std::vector<TensorSpec>& in,
                                    const OutputSpec& out) {
+  constexpr int64_t tile = matmul::kMBlock;
   switch (m) {
     case MatmulOp::Mm:
-      return {{0, {0, -1}}};
+      return {{0, {0, -1}, tile}};
     case MatmulOp::Bmm:
-      return {{0, {0, 0}}, {1, {1, -1}}};
+      // Batch entries are independent GEMMs.
+      return {{0, {0, 0}, 1}, {1, {1, -1}, tile}};
     case MatmulOp::Addmm: {
       const Shape& bias = in[0].shape;
       int bias_dim = rank(bias) == 2 && bias[0] != 1 ? 0 : -1;
-      return {{0, {bias_dim, 0, -1}}};
+      return {{0, {bias_dim, 0, -1}, tile}};
     }
     case MatmulOp::Linear: {
+      // Leading dims of the input fold into GEMM rows: a chunk of dim d starts at
+      // row start * inner, inner = the product of the input dims after d but the last.
+      const Shape& x = in[0].shape;
+      const Shape& o = out.outputs[0].shape;
+      const TensorSpec* bias = in.size() > 2 ? &in[2] : nullptr;
+      if (bias) {
+        // The bias must broadcast to the output (not torch's [rows, m] addmm form).
+        int lead = rank(o) - rank(bias->shape);
+        if (lead < 0) return {};
+        for (int d = 0; d < rank(bias->shape); ++d)
+          if (bias->shape[d] != 1 && bias->shape[d] != o[d + lead]) return {};
+      }
       std::vector<SplitAxis> axes;
-      for (int d = 0; d + 1 < rank(out.outputs[0].shape); ++d) {
-        SplitAxis a{d, {d, -1}};
-        if (in.size() > 2) a.in_dims.push_back(-1);
+      for (int d = 0; d + 1 < rank(x); ++d) {
+        int64_t inner = 1;
+        for (int e = d + 1; e + 1 < rank(x); ++e) inner *= x[e];
+        SplitAxis a{d, {d, -1}, tile / std::gcd(tile, std::max<int64_t>(inner, 1))};
+        if (bias) {
+          int id = d - (rank(o) - rank(bias->shape));
+          a.in_dims.push_back(id >= 0 && bias->shape[id] == o[d] && o[d] != 1 ? id : -1);
+        }
         axes.push_back(a);
       }
       return axes;
@@ -99,9 +178,29 @@ std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec
       return elementwise(in, out, {wrap(args.get_int("dim"), r)});
     case Family::Reduce:
       return reduce_axes(in, args);
-    case Family::MaxPool:
+    case Family::MaxPool: {
+      // Channels and batch are independent; output rows read a halo of input rows.
+      bool cl = args.get_bool("channels_last");
+      int c = r == 3 ? 0 : cl ? 3 : 1, h = r == 3 ? 1 : cl ? 1 : 2;
+      std::vector<SplitAxis> axes;
+      if (r == 4) axes.push_back({0, {0}});
+      axes.push_back({c, {c}});
+      if (args.is_none("rows_of")) {  // not already a row chunk
+        auto pair = [&](std::string_view name, int64_t fallback) {
+          auto v = args.is_none(name) ? std::vector<int64_t>{} : args.get_ints(name);
+          return v.empty() ? fallback : v[0];
+        };
+        int64_t k = pair("kernel_size", 1), dil = pair("dilation", 1);
+        SplitAxis rows{h, {h}};
+        rows.halo = SplitAxis::Halo{pair("stride", k), pair("padding", 0), (k - 1) * dil + 1,
+                                    in[0].shape[h],    "rows_of",          "out_row0",
+                                    "out_rows"};
+        axes.push_back(rows);
+      }
+      return axes;
+    }
     case Family::Upsample: {
-      // Channels and batch are independent; rows need halos (not chunked here).
+      // Channels and batch are independent; rows would need a source-row map.
       if (r == 3) return {{0, {0}}};
       bool cl = args.get_bool("channels_last");
       return {{0, {0}}, {cl ? 3 : 1, {cl ? 3 : 1}}};
@@ -147,8 +246,23 @@ std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec
     }
     case Family::Matmul:
       return matmul_axes(static_cast<MatmulOp>(op.variant), in, out);
+    case Family::Dropout: {
+      // Element g draws from Philox at its global row-major index: a chunk must
+      // be one contiguous index range, so only the outermost dim of extent > 1
+      // is cut, and the chunk gets its first index as the `offset` argument.
+      const Shape& o = out.outputs[0].shape;
+      for (int d = 0; d < r; ++d) {
+        if (o[d] == 1) continue;
+        int64_t inner = 1;
+        for (int e = d + 1; e < r; ++e) inner *= o[e];
+        SplitAxis a{d, {d}};
+        a.offset_arg = "offset";
+        a.offset_stride = inner;
+        return {a};
+      }
+      return {};
+    }
     case Family::BatchNorm:
-    case Family::Dropout:
     case Family::Split:
       return {};
   }

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -71,20 +73,41 @@ static int64_t tensor_bytes(const ops::TensorSpec& t) {
 }
 
 CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index, int64_t* start,
-                    int64_t* length) {
+                    int64_t* length, std::vector<std::pair<int64_t, int64_t>>* in_ranges) {
   CallSpec c = plan.device_call;
   ops::OutputSpec out = device_outputs(whole);
   int64_t extent = out.outputs[0].shape[plan.axis.out_dim];
   int64_t s = index * plan.chunk, n = std::min(plan.chunk, extent - s);
+  // Input range along the cut: the output range, or for windowed ops its halo,
+  // as long for every chunk but the last as for a middle one (the first one's
+  // padding would make it shorter): equal buffers fit the double buffer's holes.
+  int64_t in0 = s, in_n = n;
+  if (const auto& h = plan.axis.halo) {
+    in0 = std::clamp<int64_t>(s * h->stride - h->pad, 0, h->in_extent);
+    in_n = std::min(h->in_extent - in0, (plan.chunk - 1) * h->stride + h->window);
+  }
   c.inputs = whole.inputs;
   for (size_t i = 0; i < c.inputs.size(); ++i)
-    if (plan.axis.in_dims[i] >= 0) c.inputs[i].shape[plan.axis.in_dims[i]] = n;
-  if (whole.inputs.empty()) {
-    // Creation ops carry their output shape in an argument.
+    if (plan.axis.in_dims[i] >= 0) c.inputs[i].shape[plan.axis.in_dims[i]] = in_n;
+  if (in_ranges) in_ranges->assign(c.inputs.size(), {in0, in_n});
+  if (whole.inputs.empty() || !plan.axis.offset_arg.empty() || plan.axis.halo) {
     auto values = whole.args.values();
-    auto size = std::get<std::vector<int64_t>>(values.at("size"));
-    size[plan.axis.out_dim] = n;
-    values["size"] = size;
+    if (whole.inputs.empty()) {
+      // Creation ops carry their output shape in an argument.
+      auto size = std::get<std::vector<int64_t>>(values.at("size"));
+      size[plan.axis.out_dim] = n;
+      values["size"] = size;
+    }
+    if (!plan.axis.offset_arg.empty()) {
+      // Counter-based RNG: the chunk continues the whole call's element indices.
+      std::string name(plan.axis.offset_arg);
+      values[name] = whole.args.get_int(name) + s * plan.axis.offset_stride;
+    }
+    if (const auto& h = plan.axis.halo) {
+      values[std::string(h->extent_arg)] = h->in_extent;
+      values[std::string(h->start_arg)] = s;
+      values[std::string(h->count_arg)] = n;
+    }
     c.args = ops::Args(whole.op->name, whole.op->args, values);
   }
   if (start) *start = s;
@@ -95,13 +118,15 @@ CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index, int6
 namespace {
 
 // Largest chunk extent whose double-buffered placement fits, by bisection
-// (the footprint grows with the extent).
+// (the footprint grows with the extent). Chunks are multiples of the axis's
+// alignment, so every chunk starts on one of the kernel's block borders.
 std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& profile,
                                 const ops::OutputSpec& out) {
   auto axes = ops::split_axes(*req.op, req.inputs, out, req.args);
   for (const auto& axis : axes) {
     int64_t extent = out.outputs[0].shape[axis.out_dim];
-    if (extent <= 1) continue;
+    int64_t align = std::max<int64_t>(axis.align, 1);
+    if (extent <= align) continue;  // one chunk would be the whole call
     Plan p;
     p.strategy = Strategy::Chunked;
     p.axis = axis;
@@ -111,12 +136,14 @@ std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& prof
     p.device_call.buffer_sets = 2;
     for (bool streaming : {false, true}) {
       p.device_call.streaming_cbs = streaming;
-      auto fits = [&](int64_t n) {
-        p.chunk = n;
+      // Chunk extent for m units of alignment.
+      auto extent_of = [&](int64_t m) { return std::min(extent, m * align); };
+      auto fits = [&](int64_t m) {
+        p.chunk = extent_of(m);
         return precheck(chunk_call(p, req, 0), profile).fits;
       };
       if (!fits(1)) continue;
-      int64_t lo = 1, hi = extent;
+      int64_t lo = 1, hi = (extent + align - 1) / align;
       while (lo < hi) {
         int64_t mid = lo + (hi - lo + 1) / 2;
         if (fits(mid))
@@ -124,8 +151,8 @@ std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& prof
         else
           hi = mid - 1;
       }
-      p.chunk = lo;
-      p.num_chunks = (extent + lo - 1) / lo;
+      p.chunk = extent_of(lo);
+      p.num_chunks = (extent + p.chunk - 1) / p.chunk;
       p.check = precheck(chunk_call(p, req, 0), profile);
       return p;
     }
@@ -200,6 +227,9 @@ std::string plan_line(const Plan& p) {
                      p.chunk, p.axis.out_dim);
   s += fmt::format(", CBs {} B/core, peak L1 {} B/core, peak DRAM {} B/bank",
                    p.check.cb_bytes_per_core, p.check.peak_l1_per_core, p.check.peak_dram_per_bank);
+  // Fragmentation with everything placed: the largest block a next buffer could get.
+  s += fmt::format(", largest free block L1 {} B/bank, DRAM {} B/bank",
+                   p.check.l1.largest_free_block, p.check.dram.largest_free_block);
   return s;
 }
 
@@ -225,6 +255,11 @@ nlohmann::json plan_json(const Plan& p, const device::Profile& profile) {
   j["bytes_host_to_device"] = p.bytes_to_device;
   j["bytes_device_to_host"] = p.bytes_from_device;
   j["passes"] = 1;
+  // With the plan's buffers placed: free bytes and the largest free block per bank.
+  for (const auto& [name, st] : {std::pair{"l1", &p.check.l1}, std::pair{"dram", &p.check.dram}})
+    j["fragmentation"][name] = {{"free_per_bank", st->free},
+                                {"largest_free_block_per_bank", st->largest_free_block},
+                                {"allocations", st->num_allocations}};
   return j;
 }
 

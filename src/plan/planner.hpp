@@ -7,6 +7,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ops/split_axes.hpp"
 #include "plan/precheck.hpp"
@@ -41,9 +43,12 @@ struct Plan {
 // Throws InvalidArgument for a bad call, and Error when not even the host fits.
 Plan choose_plan(const CallSpec& requested, const device::Profile& profile, const Budgets& budgets);
 
-// The call for chunk `index` (input and output extents cut along the plan's axis).
+// The call for chunk `index` (input and output extents cut along the plan's axis):
+// its output range along axis.out_dim in start/length and, in in_ranges, each
+// input's (start, length) along its in_dim (a halo for windowed ops).
 CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index,
-                    int64_t* start = nullptr, int64_t* length = nullptr);
+                    int64_t* start = nullptr, int64_t* length = nullptr,
+                    std::vector<std::pair<int64_t, int64_t>>* in_ranges = nullptr);
 
 std::string plan_line(const Plan& p);
 nlohmann::json plan_json(const Plan& p, const device::Profile& profile);

@@ -86,3 +86,12 @@ def test_plan_json():
     j = json.loads(r.stdout)
     assert j["strategy"] == "re-placed" and j["in_memory"] == "DRAM"
     assert "534773760 B L1 buffer" in j["why"]
+    # Fragmentation with the plan's three DRAM buffers placed.
+    dram = j["fragmentation"]["dram"]
+    assert dram["allocations"] == 3
+    bank = 1073741792
+    assert dram["free_per_bank"] == bank - j["planned_peak_dram_per_bank"]
+    assert 0 < dram["largest_free_block_per_bank"] <= dram["free_per_bank"]
+    assert j["fragmentation"]["l1"]["largest_free_block_per_bank"] == 1400032
+    line = cli("plan", "add", "--shape", "1,2176,3840,3", "--shape", "1,2176,3840,3").stdout
+    assert f"largest free block L1 1400032 B/bank, DRAM {dram['largest_free_block_per_bank']} B/bank" in line

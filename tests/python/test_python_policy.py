@@ -279,7 +279,7 @@ def test_policy_in_another_thread_is_not_seen():
 
 
 def test_the_gil_is_released_while_running():
-    x = torch.randn(8, 1024, 1024, generator=_gen(13))
+    x = torch.randn(32, 1024, 1024, generator=_gen(13))  # long enough to watch (~0.3 s)
     result = {}
 
     def work():

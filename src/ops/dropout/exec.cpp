@@ -1,4 +1,6 @@
 // native_dropout(p, train, seed): output and mask (mask in the input dtype).
+// `offset` is the global index of element 0: a chunk of a larger call draws the
+// same mask as the whole call does for those elements.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -26,6 +28,8 @@ std::vector<Tensor> exec_dropout(const OpCall& call) {
     fail(op, fmt::format("dropout probability has to be between 0 and 1, but got p={}", p));
   const bool train = call.args.get_bool("train");
   const uint64_t seed = static_cast<uint64_t>(call.args.get_int("seed"));
+  const int64_t offset = call.args.get_int("offset");
+  if (offset < 0) fail(op, fmt::format("offset must be non-negative, got {}", offset));
 
   Tensor out = Tensor::empty(x0.shape(), t), mask = Tensor::empty(x0.shape(), t);
   const int64_t n = out.numel();
@@ -50,8 +54,8 @@ std::vector<Tensor> exec_dropout(const OpCall& call) {
   for (int64_t k = 0; k < pieces; ++k) {
     const int64_t a = std::min(n, k * step), b = std::min(n, (k + 1) * step);
     if (a < b)
-      dropout_range(t, in + a * es, o + a * es, m + a * es, b - a, static_cast<uint64_t>(a), seed,
-                    p);
+      dropout_range(t, in + a * es, o + a * es, m + a * es, b - a,
+                    static_cast<uint64_t>(offset + a), seed, p);
   }
   return {out, mask};
 }

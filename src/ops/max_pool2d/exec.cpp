@@ -21,6 +21,28 @@ int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int
   return out;
 }
 
+PoolRows pool_rows(std::string_view op, const Args& a, int64_t h, int64_t kh, int64_t sh,
+                   int64_t ph, int64_t dh, bool ceil_mode) {
+  PoolRows r;
+  r.full_h = a.is_none("rows_of") ? h : a.get_int("rows_of");
+  r.OH = pool_output_size(r.full_h, kh, ph, sh, dh, ceil_mode);
+  r.rows = r.OH;
+  if (a.is_none("rows_of")) return r;
+  if (a.is_none("out_rows")) fail(op, "out_rows is required with rows_of");
+  r.row0 = a.get_int("out_row0");
+  r.rows = a.get_int("out_rows");
+  if (r.row0 < 0 || r.rows < 1 || r.row0 + r.rows > r.OH)
+    fail(op, fmt::format("output rows [{}, {}) are not within the {} output rows of {} input rows",
+                         r.row0, r.row0 + r.rows, r.OH, r.full_h));
+  auto [first, last] = pool_input_rows(r.full_h, kh, sh, ph, dh, r.row0, r.row0 + r.rows);
+  if (h < last - first || first + h > r.full_h)
+    fail(op, fmt::format("output rows [{}, {}) read input rows [{}, {}) of {}; the input holds {} "
+                         "rows from row {}",
+                         r.row0, r.row0 + r.rows, first, last, r.full_h, h, first));
+  r.in_row0 = first;
+  return r;
+}
+
 namespace {
 
 // An int or a pair (h, w); `fallback` when None or empty (stride).
@@ -82,26 +104,19 @@ std::vector<Tensor> exec_max_pool2d(const OpCall& call) {
     fail(op, fmt::format("expects non-empty channel and spatial dims (a 0 batch is allowed), got "
                          "shape {}",
                          shape_str(s)));
-  PoolGeom g{H,
-             W,
-             pool_output_size(H, kh, ph, sh, dh, ceil_mode),
-             pool_output_size(W, kw, pw, sw, dw, ceil_mode),
-             kh,
-             kw,
-             sh,
-             sw,
-             ph,
-             pw,
-             dh,
-             dw};
+  // A row chunk holds rows [rows.in_row0, ..) of a plane of rows.full_h.
+  const PoolRows rows_ = pool_rows(op, a, H, kh, sh, ph, dh, ceil_mode);
+  PoolGeom g{rows_.full_h, W,  rows_.OH, pool_output_size(W, kw, pw, sw, dw, ceil_mode),
+             kh,           kw, sh,       sw,
+             ph,           pw, dh,       dw};
   if (g.OH < 1 || g.OW < 1)
     fail(op, fmt::format("given input size ({}x{}x{}), the calculated output size ({}x{}x{}) is "
                          "too small",
                          C, H, W, C, g.OH, g.OW));
-  if (H * W > std::numeric_limits<int32_t>::max())
-    fail(op, fmt::format("H*W = {} does not fit the int32 indices", H * W));
+  if (g.H * W > std::numeric_limits<int32_t>::max())
+    fail(op, fmt::format("H*W = {} does not fit the int32 indices", g.H * W));
 
-  Shape os = nhwc ? Shape{g.OH, g.OW, C} : Shape{C, g.OH, g.OW};
+  Shape os = nhwc ? Shape{rows_.rows, g.OW, C} : Shape{C, rows_.rows, g.OW};
   if (batched) os.insert(os.begin(), N);
   Tensor out = Tensor::empty(os, t), idx = Tensor::empty(os, DType::I32);
   if (out.numel() == 0) return {out, idx};
@@ -110,23 +125,25 @@ std::vector<Tensor> exec_max_pool2d(const OpCall& call) {
   // Items: (plane or image, block of output rows), enough to balance threads.
   const int64_t planes = nhwc ? N : N * C, per_plane = nhwc ? C : 1;
   const int64_t target = int64_t{8} * omp_get_max_threads();
-  const int64_t blocks = std::clamp<int64_t>((target + planes - 1) / planes, 1, g.OH);
-  const int64_t rows = (g.OH + blocks - 1) / blocks;
+  const int64_t blocks = std::clamp<int64_t>((target + planes - 1) / planes, 1, rows_.rows);
+  const int64_t rows = (rows_.rows + blocks - 1) / blocks;
   const int64_t es = static_cast<int64_t>(element_size(t));
   const char* in = static_cast<const char*>(x.raw());
   char* o = static_cast<char*>(out.raw());
   int32_t* ix = idx.data<int32_t>();
-  const int64_t in_plane = H * W * per_plane, out_plane = g.OH * g.OW * per_plane;
+  const int64_t in_plane = H * W * per_plane, out_plane = rows_.rows * g.OW * per_plane;
   const bool threaded = out.numel() * kh * kw >= (1 << 15);  // waking threads costs more below
 #pragma omp parallel for schedule(dynamic, 1) if (threaded)
   for (int64_t it = 0; it < planes * blocks; ++it) {
-    const int64_t p = it / blocks, r0 = it % blocks * rows, r1 = std::min(g.OH, r0 + rows);
+    const int64_t p = it / blocks, r0 = it % blocks * rows, r1 = std::min(rows_.rows, r0 + rows);
     if (r0 >= r1) continue;
     const int64_t ooff = p * out_plane + r0 * g.OW * per_plane;
+    const int64_t o0 = rows_.row0 + r0, o1 = rows_.row0 + r1;  // rows of the whole output
+    const char* pin = in + p * in_plane * es;
     if (nhwc)
-      max_pool2d_rows_nhwc(g, C, t, in + p * in_plane * es, 0, o + ooff * es, ix + ooff, r0, r1);
+      max_pool2d_rows_nhwc(g, C, t, pin, rows_.in_row0, o + ooff * es, ix + ooff, o0, o1);
     else
-      max_pool2d_rows(g, t, in + p * in_plane * es, 0, o + ooff * es, ix + ooff, r0, r1);
+      max_pool2d_rows(g, t, pin, rows_.in_row0, o + ooff * es, ix + ooff, o0, o1);
   }
   return {out, idx};
 }

@@ -2,9 +2,13 @@
 // nothing about budgets: a chunked caller passes the input rows a range needs
 // (its halo) and buffers for just those output rows.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <string_view>
+#include <utility>
 
 #include "core/dtype.hpp"
+#include "ops/args.hpp"
 
 namespace oomless::ops {
 
@@ -18,6 +22,25 @@ struct PoolGeom {
 // window must start inside the input or the left padding.
 int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dilation,
                          bool ceil_mode);
+
+// Input rows [first, last) that output rows [oh0, oh1) read (their halo),
+// clipped to the plane's H rows. A call may hold just these rows of a larger
+// plane (the planner's row chunks: arguments rows_of, out_row0, out_rows).
+inline std::pair<int64_t, int64_t> pool_input_rows(int64_t H, int64_t kh, int64_t sh, int64_t ph,
+                                                   int64_t dh, int64_t oh0, int64_t oh1) {
+  return {std::clamp<int64_t>(oh0 * sh - ph, 0, H),
+          std::clamp<int64_t>((oh1 - 1) * sh - ph + (kh - 1) * dh + 1, 0, H)};
+}
+
+// The output rows a call computes, [row0, row0 + rows) of OH, for an input
+// plane of full_h rows of which the call holds h: all of them, or (rows_of
+// set) h rows from the first row of those rows' halo, at least the halo.
+// InvalidArgument naming `op` otherwise.
+struct PoolRows {
+  int64_t full_h = 0, OH = 0, row0 = 0, rows = 0, in_row0 = 0;
+};
+PoolRows pool_rows(std::string_view op, const Args& a, int64_t h, int64_t kh, int64_t sh,
+                   int64_t ph, int64_t dh, bool ceil_mode);
 
 // Output rows [oh0, oh1) of one NCHW plane (f32 or bf16). `in` points at input
 // row `in_row0` of the plane (rows are W apart); `out` and `idx` point at output

@@ -179,7 +179,7 @@ std::vector<Tensor> exec_reduce(const OpCall& call) {
   const int64_t K = gs.empty() ? 1 : gs.back().size;
   if (!kept.empty()) kept.pop_back();
   const int64_t outer = count_of(kept), rows = count_of(reduced);
-  const int64_t rb = K >= 1024 ? rows : std::max<int64_t>(1, (1 << 18) / K);
+  const int64_t rb = column_row_block(rows, K);
   const int64_t nrb = (rows + rb - 1) / rb;
   constexpr int64_t kCols = 1024;  // accumulator tile: 8 KiB of doubles
   const int64_t tiles = (K + kCols - 1) / kCols;

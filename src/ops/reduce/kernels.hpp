@@ -18,6 +18,7 @@
 // round the f32 value once more (torch also reduces in f32): within 1 bf16 ulp
 // of torch-in-f32-rounded.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -37,6 +38,14 @@ inline double reduce_combine(NormKind k, double a, double b) {
   if (k == NormKind::MaxAbs) return std::isnan(a) || a > b ? a : b;
   if (k == NormKind::MinAbs) return std::isnan(a) || a < b ? a : b;
   return a + b;
+}
+
+// Rows per block of a column reduction (rows x k, k contiguous columns): all
+// rows when k is wide, else about 2^18 elements. Block partials fold in order,
+// so results depend on this partition; the planner cuts columns only where
+// it stays the same (ops/split_axes.cpp).
+inline int64_t column_row_block(int64_t rows, int64_t k) {
+  return k >= 1024 ? rows : std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(k, 1));
 }
 
 // Partial of one block: n <= kReduceBlock contiguous elements (F32 or BF16
