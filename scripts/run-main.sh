@@ -3,7 +3,7 @@
 # (strict) and with the planner (auto), side by side. Every case is
 # pre-checked and planned; cases up to OOMLESS_RUN_MAX_BYTES of padded device
 # memory also run with data in the device arenas and are verified against the
-# slow reference (`all` runs every case, about an hour on 2 cores). Then one
+# slow reference (`all` runs every case, about 25 minutes on 2 cores). Then one
 # huge call runs for real under tight budgets, verified.
 set -euo pipefail
 BUILD=${1:-build}
