@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 CMAKE_ARGS ?=
 # make run: cases up to this many padded device bytes also run with data (all: every case)
-OOMLESS_RUN_MAX_BYTES ?= 256MB
+OOMLESS_RUN_MAX_BYTES ?= 512MB
 
 .PHONY: all deps build build-asan run test test-cpp test-asan test-python bench format format-check clean
 

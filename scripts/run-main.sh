@@ -9,7 +9,7 @@ set -euo pipefail
 BUILD=${1:-build}
 BIN="$BUILD/oomless"
 OUT=${OOMLESS_RESULTS:-results}
-RUN_MAX=${OOMLESS_RUN_MAX_BYTES:-256MB}
+RUN_MAX=${OOMLESS_RUN_MAX_BYTES:-512MB}
 LIMIT=()
 if [ "$RUN_MAX" != "all" ]; then LIMIT=(--run-max-bytes "$RUN_MAX"); fi
 echo "\$ oomless sweep --suite suites/seed.json --policy both --mode run ${LIMIT[*]} --out $OUT"
