@@ -29,13 +29,6 @@ size_t physical_bytes() {
   return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
 }
 
-// Pages of the slab kept warm: a sixth of physical memory, at most 4 GiB, or
-// OOMLESS_HOST_POOL bytes.
-size_t default_keep() {
-  if (const char* env = std::getenv("OOMLESS_HOST_POOL")) return std::strtoull(env, nullptr, 10);
-  return std::min(physical_bytes() / 6, size_t{4} << 30);
-}
-
 void* map(size_t bytes, bool noreserve) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -50,7 +43,7 @@ void* map(size_t bytes, bool noreserve) {
 struct Pool {
   std::mutex mu;
   char* slab = nullptr;
-  size_t slab_bytes = 0, keep = default_keep();
+  size_t slab_bytes = 0, keep = resident_cap("OOMLESS_HOST_POOL");
   std::map<size_t, size_t> free;  // offset -> bytes
   std::list<Block> arenas;        // most recently released first
   int64_t hits = 0, misses = 0;
@@ -87,6 +80,11 @@ std::list<Block>::iterator best_fit(std::list<Block>& l, size_t bytes) {
 }
 
 }  // namespace
+
+size_t resident_cap(const char* env_var) {
+  if (const char* env = std::getenv(env_var)) return std::strtoull(env, nullptr, 10);
+  return std::min(physical_bytes() / 6, size_t{4} << 30);
+}
 
 void* acquire(size_t bytes, size_t* got) {
   size_t rounded = (std::max(bytes, size_t{1}) + kHuge - 1) / kHuge * kHuge;

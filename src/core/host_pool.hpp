@@ -11,6 +11,11 @@ namespace oomless::host_pool {
 // Blocks below this size come from malloc; the pool is for staging and arenas.
 inline constexpr size_t kMinBlock = size_t{1} << 20;
 
+// Bytes of pooled memory kept resident between uses, for the host slab and
+// for DRAM arenas each: a sixth of physical memory, at most 4 GiB, or the
+// value of `env_var` (bytes) when set.
+size_t resident_cap(const char* env_var);
+
 // A block of at least `bytes` (page-aligned); `*got` receives its real size,
 // which must be passed back to release().
 void* acquire(size_t bytes, size_t* got);

@@ -1,10 +1,8 @@
 #include "device/device.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "core/host_pool.hpp"
 
@@ -24,16 +22,6 @@ std::string OutOfMemory::detail() const {
   return fmt::format(
       "{}, but bank size is {} B (allocated: {} B, free: {} B, largest free block: {} B)", what(),
       bank_size, allocated, free, largest_free_block);
-}
-
-// Device memory a pooled arena keeps resident between runs (the rest is
-// returned to the kernel): enough that steady-state sweeps reuse warm pages,
-// bounded so that arenas and host staging together stay well inside RAM.
-static size_t dram_keep_bytes() {
-  if (const char* env = std::getenv("OOMLESS_DEVICE_POOL")) return std::strtoull(env, nullptr, 10);
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  size_t sixth = pages > 0 && page > 0 ? static_cast<size_t>(pages) * page / 6 : 0;
-  return std::min(sixth, size_t{4} << 30);
 }
 
 static char* reserve(size_t bytes, size_t* got) {
@@ -64,7 +52,10 @@ Device::~Device() {
     // Each bank keeps its lowest pages (DRAM fills bottom-up); beyond that, and
     // beyond this profile's banks, pages go back to the kernel.
     auto stride = static_cast<size_t>(arena_bank_stride(BufferType::DRAM));
-    size_t keep = std::min(stride, dram_keep_bytes() / static_cast<size_t>(profile_.dram_banks));
+    // Resident between runs: enough that steady-state sweeps reuse warm pages,
+    // bounded so that arenas and host staging together stay well inside RAM.
+    size_t keep = std::min(stride, host_pool::resident_cap("OOMLESS_DEVICE_POOL") /
+                                       static_cast<size_t>(profile_.dram_banks));
     for (int64_t b = 0; b < profile_.dram_banks; ++b)
       host_pool::drop_pages(dram_arena_ + b * stride + keep, stride - keep);
     size_t used = stride * static_cast<size_t>(profile_.dram_banks);

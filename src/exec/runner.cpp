@@ -45,7 +45,7 @@ static inline uint64_t uniform_key(uint64_t base, int64_t i) {
 }
 
 static inline float uniform_f32(uint64_t key) {
-  return static_cast<float>(static_cast<double>(splitmix(key) >> 11) * 0x1.0p-53);
+  return static_cast<float>(uniform(key));
 }
 
 OOMLESS_ISA_CLONES
