@@ -2,6 +2,7 @@
 // f32/bf16, half_to_float, long rows split into blocks, special values, the
 // piecewise (online) API, thread-count determinism and error paths.
 #include <cmath>
+#include <cstring>
 
 #include "kernel_test_util.hpp"
 #include "ops/softmax/kernels.hpp"
@@ -99,6 +100,54 @@ TEST(Softmax, LongRowsUseBlocksAndSplits) {
       check_softmax(random_tensor({2, 20000}, dt, seed++, -10, 10), -1);  // rows split over threads
       check_softmax(random_tensor({3, 8192}, dt, seed++, -10, 10), 1);    // exactly one block
     }
+  });
+}
+
+// Short rows run one lane per row (gathered by column); a row's bits must not
+// depend on its group of lanes, its block, the stride between rows or streaming.
+TEST(Softmax, ShortRowsOneLanePerRow) {
+  for_each_simd_target([&] {
+    uint32_t seed = 70;
+    for (DType dt : {DType::F32, DType::BF16})
+      for (int64_t len : {1, 2, 3, 5, 12, 15, 17, 24, 33, 47, 100}) {
+        const int64_t rows = 700;  // several blocks and a partial group of lanes
+        Tensor x = random_tensor({rows, len}, dt, seed++, -12, 12);
+        check_softmax(x, -1);
+        const size_t es = element_size(dt);
+        Tensor all = Tensor::empty({rows, len}, dt), one = Tensor::empty({rows, len}, dt);
+        ops::SoftmaxGeom g;
+        g.outer = rows;
+        g.len = len;
+        g.outer_stride = len;
+        ops::softmax_kernel(dt, x.raw(), dt, all.raw(), g);
+        for (int64_t r = 0; r < rows; r += 37) {  // uneven pieces move rows to other lanes
+          ops::SoftmaxGeom p = g;
+          p.outer = std::min<int64_t>(37, rows - r);
+          p.stream = r % 2 == 0;
+          const size_t off = static_cast<size_t>(r * len) * es;
+          ops::softmax_kernel(dt, static_cast<const char*>(x.raw()) + off, dt,
+                              static_cast<char*>(one.raw()) + off, p);
+        }
+        EXPECT_TRUE(bitwise_equal(all, one)) << dtype_name(dt) << " len " << len;
+        // Rows `len + 3` apart (a padded view) give the same bits.
+        Tensor wide = random_tensor({rows, len + 3}, dt, seed++);
+        Tensor wout = Tensor::empty({rows, len + 3}, dt);
+        for (int64_t r = 0; r < rows; ++r)
+          std::memcpy(static_cast<char*>(wide.raw()) + static_cast<size_t>(r * (len + 3)) * es,
+                      static_cast<const char*>(x.raw()) + static_cast<size_t>(r * len) * es,
+                      static_cast<size_t>(len) * es);
+        ops::SoftmaxGeom w = g;
+        w.outer_stride = len + 3;
+        ops::softmax_kernel(dt, wide.raw(), dt, wout.raw(), w);
+        for (int64_t r = 0; r < rows; ++r)
+          ASSERT_EQ(
+              std::memcmp(
+                  static_cast<const char*>(wout.raw()) + static_cast<size_t>(r * (len + 3)) * es,
+                  static_cast<const char*>(all.raw()) + static_cast<size_t>(r * len) * es,
+                  static_cast<size_t>(len) * es),
+              0)
+              << dtype_name(dt) << " len " << len << " row " << r;
+      }
   });
 }
 

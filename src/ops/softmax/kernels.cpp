@@ -116,6 +116,12 @@ struct Scale {
     return hn::Mul(e, hn::Set(d, inv));
   }
 };
+struct Same {
+  template <class D, class V>
+  HWY_INLINE V operator()(D, V v) const {
+    return v;
+  }
+};
 struct ExpScale {
   float max, inv;
   template <class D, class V>
@@ -171,10 +177,87 @@ void InnerLanes(const TI* x, TO* out, int64_t len, int64_t ls, int64_t count) {
   }
 }
 
+// Short last-dim rows (ShortRow()): one lane per row, so a vector handles N
+// rows at once instead of padding a row's tail into a vector (measured per
+// element, 1 thread: 1.2 ns here against 2.8-3.3 ns padded for 33-40 long rows;
+// whole-vector rows of 48+ stay faster the row-wise way, 0.6 ns). A block of
+// rows is widened into an L1 scratch, each group of N rows is gathered column by
+// column (element j of N rows), reduced and scaled per lane, and scattered back;
+// the block is then stored contiguously. Each lane runs the same operations on
+// its own row, so a row's bits never depend on its group, block or thread.
+constexpr int64_t kShortRow = 128;
+constexpr int64_t kShortScratch = 4096;  // floats: 16 KB, stays in L1
+
+HWY_INLINE bool ShortRow(int64_t len) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  return len < N || (len <= kShortRow && len % N != 0);
+}
+
+template <bool kStream, class TI, class TO>
+void ShortRows(const TI* x, TO* y, const SoftmaxGeom& g) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df)), len = g.len;
+  const int64_t rows_per_block = std::max<int64_t>(N, kShortScratch / len / N * N);
+  HWY_ALIGN float buf[kShortScratch + kShortRow * kMaxLanesF32];
+  HWY_ALIGN float e[kShortRow * kMaxLanesF32];
+  const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(len)));
+  const VF inf = hn::Set(df, INFINITY), nan = hn::Set(df, NAN);
+  for (int64_t r0 = 0; r0 < g.outer; r0 += rows_per_block) {
+    const int64_t rows = std::min(rows_per_block, g.outer - r0);
+    const int64_t groups = (rows + N - 1) / N;
+    // Widen the block; rows past the end of the last group are zeros (computed, not stored).
+    if (g.outer_stride == len) {
+      MapF32(x + r0 * len, buf, rows * len, Same{});
+    } else {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < len; ++j) buf[r * len + j] = ToF(x[(r0 + r) * g.outer_stride + j]);
+    }
+    std::fill(buf + rows * len, buf + groups * N * len, 0.f);
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      float* b = buf + grp * N * len;
+      VF m = hn::Set(df, -INFINITY);
+      auto nanm = hn::Ne(m, m);
+      for (int64_t j = 0; j < len; ++j) {
+        const VF v = hn::GatherIndex(df, b + j, idx);
+        hn::Store(v, df, e + j * N);
+        m = hn::Max(m, v);
+        nanm = hn::Or(nanm, hn::IsNaN(v));
+      }
+      VF s = hn::Zero(df);
+      for (int64_t j = 0; j < len; ++j) {
+        const VF ej = FastExp(df, hn::Sub(hn::Load(df, e + j * N), m));
+        hn::Store(ej, df, e + j * N);
+        s = hn::Add(s, ej);
+      }
+      const VF inv = hn::Div(hn::Set(df, 1.f), s);
+      const auto bad = hn::Or(nanm, hn::Eq(hn::Abs(m), inf));
+      for (int64_t j = 0; j < len; ++j)
+        hn::ScatterIndex(hn::IfThenElse(bad, nan, hn::Mul(hn::Load(df, e + j * N), inv)), df, b + j,
+                         idx);
+    }
+    if (g.outer_stride == len) {
+      MapF32<kStream>(buf, y + r0 * len, rows * len, Same{});
+    } else {
+      for (int64_t r = 0; r < rows; ++r)
+        MapF32(buf + r * len, y + (r0 + r) * g.outer_stride, len, Same{});
+    }
+  }
+}
+
 template <class TI, class TO>
 void Run(const void* in, void* out, const SoftmaxGeom& g) {
   const auto* x = static_cast<const TI*>(in);
   auto* y = static_cast<TO*>(out);
+  if (g.inner == 1 && g.len_stride == 1 && ShortRow(g.len)) {
+    if (g.stream) {
+      ShortRows<true>(x, y, g);
+      hwy::FlushStream();
+    } else {
+      ShortRows<false>(x, y, g);
+    }
+    return;
+  }
   if (g.inner == 1 && g.len_stride == 1) {
     HWY_ALIGN float scratch[kSoftmaxBlock];
     for (int64_t o = 0; o < g.outer; ++o) {
