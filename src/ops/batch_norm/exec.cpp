@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/error.hpp"
 #include "ops/batch_norm/kernels.hpp"
@@ -45,30 +46,87 @@ std::vector<Moments> plane_moments(const Tensor& x, int64_t N, int64_t C, int64_
   return m;
 }
 
-// Per-column moments of [rows, C] data in blocks of rows, folded in order.
-// Blocks go in batches through one small scratch (per-block scratch for a whole
-// 8K map is 300 MB of fresh pages, and page faults are this machine's slowest
-// thing); each column folds its blocks in block order, columns in parallel.
+// Per-column moments of [rows, C] data (channels last), one pass: sums of
+// x - shift and (x - shift)^2 in double over fixed blocks of rows, added in
+// block order, so results depend on the shape only (not on threads). The
+// shift is the column mean of block 0, which keeps the cancellation in
+// m2 = S2 - S1^2 / n small (relative error ~ rows * 2^-53 * (1 + (mean - shift)^2
+// / var) even for data far from zero). Rows are viewed g at a time as wider
+// virtual rows of W = g * C columns (a multiple of 64 unless C * g would
+// exceed 16384) so the SIMD strips
+// have no scalar remainder columns (C = 3, 100, ...); the virtual columns
+// fold back into C in a fixed order. Block partials go through one small
+// scratch in batches (a per-block scratch for a whole 8K map would be 300 MB
+// of fresh pages, and page faults are this machine's slowest thing).
 std::vector<Moments> column_moments(const Tensor& x, int64_t rows, int64_t C) {
-  const int64_t es = static_cast<int64_t>(element_size(x.dtype()));
+  if (rows == 0) return std::vector<Moments>(static_cast<size_t>(C));  // n = 0
+  const DType dt = x.dtype();
+  const int64_t es = static_cast<int64_t>(element_size(dt));
   const char* px = static_cast<const char*>(x.raw());
-  const int64_t rb = std::max<int64_t>(1, kMomentBlock / C);
+  const int64_t g0 = 64 / std::gcd(C, int64_t{64});
+  const int64_t g = C * g0 <= 16384 ? g0 : 1;
+  const int64_t W = g * C;
+  const int64_t rb = std::max<int64_t>(1, kColumnBlock / W) * g;  // rows per block
   const int64_t blocks = (rows + rb - 1) / rb;
+  // Sums of one block of `n` rows at `row0` into p1[0, C), p2[0, C).
+  auto block_sums = [&](int64_t row0, int64_t n, const double* wshift, double* v1, double* v2,
+                        double* p1, double* p2) {
+    const char* base = px + row0 * C * es;
+    const int64_t vr = n / g, left = n - vr * g;
+    std::fill(p1, p1 + C, 0.0);
+    std::fill(p2, p2 + C, 0.0);
+    if (vr > 0) {
+      shifted_sums_columns(dt, base, vr, W, wshift, v1, v2);
+      for (int64_t k = 0; k < g; ++k)
+        for (int64_t c = 0; c < C; ++c) {
+          p1[c] += v1[k * C + c];
+          p2[c] += v2[k * C + c];
+        }
+    }
+    if (left > 0) {
+      shifted_sums_columns(dt, base + vr * W * es, left, C, wshift, v1, v2);
+      for (int64_t c = 0; c < C; ++c) {
+        p1[c] += v1[c];
+        p2[c] += v2[c];
+      }
+    }
+  };
+  std::vector<double> wshift(static_cast<size_t>(W), 0.0), v1(wshift.size()), v2(wshift.size());
+  std::vector<double> t1(static_cast<size_t>(C)), t2(t1.size());
+  // Shift: block 0's column means (0 where not finite).
+  const int64_t n0 = std::min(rb, rows);
+  block_sums(0, n0, wshift.data(), v1.data(), v2.data(), t1.data(), t2.data());
+  for (int64_t c = 0; c < C; ++c) {
+    const double m = t1[c] / static_cast<double>(n0);
+    for (int64_t k = 0; k < g; ++k) wshift[k * C + c] = std::isfinite(m) ? m : 0.0;
+  }
+  std::fill(t1.begin(), t1.end(), 0.0);
+  std::fill(t2.begin(), t2.end(), 0.0);
   const int64_t batch = std::min<int64_t>(blocks, 1024);
-  std::vector<double> mean(static_cast<size_t>(batch * C)), m2(mean.size());
-  std::vector<Moments> m(static_cast<size_t>(C));
+  std::vector<double> p1(static_cast<size_t>(batch * C)), p2(p1.size());
   for (int64_t b0 = 0; b0 < blocks; b0 += batch) {
     const int64_t nb = std::min(batch, blocks - b0);
-#pragma omp parallel for schedule(static) if (nb > 1 && x.numel() > 65536)
-    for (int64_t b = 0; b < nb; ++b)
-      moments_columns(x.dtype(), px + (b0 + b) * rb * C * es, std::min(rb, rows - (b0 + b) * rb), C,
-                      C, mean.data() + b * C, m2.data() + b * C);
-#pragma omp parallel for schedule(static) if (nb * C > 65536)
-    for (int64_t c = 0; c < C; ++c)
+#pragma omp parallel if (nb > 1 && x.numel() > 65536)
+    {
+      std::vector<double> w1(static_cast<size_t>(W)), w2(w1.size());
+#pragma omp for schedule(static)
       for (int64_t b = 0; b < nb; ++b) {
-        const double n = static_cast<double>(std::min(rb, rows - (b0 + b) * rb));
-        m[c] = moments_merge(m[c], {n, mean[b * C + c], m2[b * C + c]});
+        const int64_t r0 = (b0 + b) * rb;
+        block_sums(r0, std::min(rb, rows - r0), wshift.data(), w1.data(), w2.data(),
+                   p1.data() + b * C, p2.data() + b * C);
       }
+    }
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t c = 0; c < C; ++c) {
+        t1[c] += p1[b * C + c];
+        t2[c] += p2[b * C + c];
+      }
+  }
+  std::vector<Moments> m(static_cast<size_t>(C));
+  const double n = static_cast<double>(rows);
+  for (int64_t c = 0; c < C; ++c) {
+    const double m2 = t2[c] - t1[c] * (t1[c] / n);
+    m[c] = {n, wshift[c] + t1[c] / n, m2 < 0 ? 0.0 : m2};  // NaN stays NaN
   }
   return m;
 }
@@ -147,19 +205,28 @@ std::vector<Tensor> exec_batch_norm(const OpCall& call) {
   const char* px = static_cast<const char*>(x.raw());
   char* po = static_cast<char*>(out.raw());
   if (x.numel() > 0) {
+    // Outputs far beyond the caches use non-temporal stores.
+    const bool stream = out.nbytes() >= (size_t{64} << 20);
     if (columns) {
+      // Contiguous blocks of whole rows against a, b repeated to a period of
+      // >= 64 elements (+ 64 so whole vectors load at any phase).
+      const int64_t period = C * ((64 + C - 1) / C);
+      std::vector<float> ap(static_cast<size_t>(period + 64)), bp(ap.size());
+      for (size_t i = 0; i < ap.size(); ++i) {
+        ap[i] = a[i % static_cast<size_t>(C)];
+        bp[i] = b[i % static_cast<size_t>(C)];
+      }
       const int64_t rb = std::max<int64_t>(1, 65536 / C);
       const int64_t blocks = (rows + rb - 1) / rb;
 #pragma omp parallel for schedule(static) if (blocks > 1)
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t off = blk * rb * C;
-        batch_norm_apply_columns(x.dtype(), px + off * es, po + off * es,
-                                 std::min(rb, rows - blk * rb), C, a.data(), b.data());
+        batch_norm_apply_periodic(x.dtype(), px + off * es, po + off * es,
+                                  std::min(rb, rows - blk * rb) * C, ap.data(), bp.data(), period,
+                                  stream);
       }
     } else {
-      // Planes, cut into 64K-element pieces so few big planes still split;
-      // outputs far beyond the caches use non-temporal stores.
-      const bool stream = out.nbytes() >= (size_t{64} << 20);
+      // Planes, cut into 64K-element pieces so few big planes still split.
       const int64_t piece = 65536, per_plane = (HW + piece - 1) / piece;
       const int64_t items = N * C * per_plane;
 #pragma omp parallel for schedule(static) if (items > 1 && x.numel() > 65536)

@@ -4,9 +4,11 @@
 // not depend on threads or on how a planner cuts the input, as long as it
 // merges block moments in order.
 //
-// Numerics: each block is two-pass in double (mean, then sum of squared
+// Numerics: NCHW blocks are two-pass in double (mean, then sum of squared
 // deviations), merged in double, so mean/var carry ~1e-15 relative error
-// even for data far from zero. The apply computes a = invstd * w and
+// even for data far from zero. Channels-last statistics are one pass in
+// double about a shift near the mean (exec.cpp), ~1e-16 * rows relative at
+// worst. The apply computes a = invstd * w and
 // b = bias - mean * a in double, rounds them to f32 and evaluates x * a + b in
 // f32 (torch's form): |error| <= 2^-24 (|x a| + |b|) + 2^-24 |y| per element,
 // so outputs near 0 from large |mean / std| carry absolute error like torch's.
@@ -36,23 +38,30 @@ inline Moments moments_merge(const Moments& a, const Moments& b) {
 
 // Elements per statistics block (also the target size of strided blocks).
 constexpr int64_t kMomentBlock = 4096;
+// Target elements per channels-last statistics block (whole rows).
+constexpr int64_t kColumnBlock = 16384;
 
 // Moments of `count` segments of `len` contiguous elements, `stride` elements
 // apart (a block of one channel in NCHW). Two passes in double. Serial.
 Moments moments_block(DType t, const void* x, int64_t len, int64_t count, int64_t stride);
 
-// Per-column moments of a rows x cols block whose rows are `row_stride`
-// elements apart (channels-last): writes mean[c], m2[c] (n = rows).
-void moments_columns(DType t, const void* x, int64_t rows, int64_t row_stride, int64_t cols,
-                     double* mean, double* m2);
+// Channels-last statistics of a contiguous rows x cols block, one pass in
+// double about a per-column shift: s1[c] = sum_r (x[r, c] - shift[c]) and
+// s2[c] = sum_r (x[r, c] - shift[c])^2. Serial; the result depends only on
+// the block (lanes accumulate rows in order).
+void shifted_sums_columns(DType t, const void* x, int64_t rows, int64_t cols, const double* shift,
+                          double* s1, double* s2);
 
 // out[i] = x[i] * a + b for n contiguous elements (one NCHW plane). `stream`
 // uses non-temporal stores (huge outputs); same bits.
 void batch_norm_apply(DType t, const void* x, void* out, int64_t n, float a, float b,
                       bool stream = false);
 
-// out[r, c] = x[r, c] * a[c] + b[c] for contiguous rows of `cols` (NHWC).
-void batch_norm_apply_columns(DType t, const void* x, void* out, int64_t rows, int64_t cols,
-                              const float* a, const float* b);
+// Channels-last apply: out[i] = x[i] * a[i % period] + b[i % period] for n
+// contiguous elements starting at phase 0. `period` is >= 64 and a multiple of
+// the channel count (a and b repeat the channels); a, b hold period + 64
+// values. `stream` uses non-temporal stores (huge outputs); same bits.
+void batch_norm_apply_periodic(DType t, const void* x, void* out, int64_t n, const float* a,
+                               const float* b, int64_t period, bool stream);
 
 }  // namespace oomless::ops
