@@ -165,8 +165,8 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> with_1_and_2_threads(F fn) {
 }
 
 // The SIMD targets the kernels are compiled for: the elementwise, softmax,
-// reduction and batch-norm kernels disable SSE4 (HWY_DISABLED_TARGETS); the
-// movement, pooling, top-k and dropout kernels keep it.
+// reduction, batch-norm and top-k kernels disable SSE4 (HWY_DISABLED_TARGETS);
+// the movement, pooling and dropout kernels keep it.
 constexpr int64_t kSimdTargets = HWY_AVX3 | HWY_AVX2 | HWY_SCALAR;
 constexpr int64_t kSimdTargetsWithSse4 = kSimdTargets | HWY_SSE4;
 

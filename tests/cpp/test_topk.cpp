@@ -1,5 +1,7 @@
 // topk against a slow reference: a stable sort of each row with torch's NaN
-// order. Values must match exactly; indices must point at equal values.
+// order. Values must match exactly, and indices too: ties (equal values, -0.0
+// and +0.0, any NaNs) come out lower index first. Unsorted results must be the
+// same set of indices.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -23,6 +25,7 @@ Tensor input(const Shape& s, DType t, uint32_t seed) {
     double v = static_cast<double>((r >> 12) % 41) * 0.25 - 5.0;  // many ties
     if ((r >> 5) % 53 == 0) v = std::nan("");
     if ((r >> 5) % 59 == 1) v = (r & 1) ? INFINITY : -INFINITY;
+    if (v == 0 && (r >> 9) & 1) v = -0.0;
     x.set(i, v);
   }
   return x;
@@ -52,41 +55,115 @@ void check(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted) {
   for (int64_t o = 0; o < (n ? outer : 0); ++o) {
     const int64_t base = (o / inner) * n * inner + o % inner;
     const int64_t obase = (o / inner) * k * inner + o % inner;
-    std::vector<double> row(n), got(k);
-    for (int64_t j = 0; j < n; ++j) row[j] = x.get(base + j * inner);
-    std::stable_sort(row.begin(), row.end(),
-                     [&](double a, double b) { return before(a, b, largest); });
+    std::vector<double> row(n);
+    std::vector<int64_t> want_ix(n), got_ix(k);
+    for (int64_t j = 0; j < n; ++j) row[j] = x.get(base + j * inner), want_ix[j] = j;
+    std::stable_sort(want_ix.begin(), want_ix.end(),
+                     [&](int64_t a, int64_t b) { return before(row[a], row[b], largest); });
     for (int64_t j = 0; j < k; ++j) {
-      got[j] = r[0].get(obase + j * inner);
+      const double v = r[0].get(obase + j * inner);
       const int64_t ix = static_cast<int64_t>(r[1].get(obase + j * inner));
       ASSERT_GE(ix, 0);
       ASSERT_LT(ix, n);
-      ASSERT_TRUE(same(x.get(base + ix * inner), got[j])) << "index does not point at its value";
+      // The exact element: same value, and the sign of a zero.
+      ASSERT_TRUE(same(row[ix], v)) << "index does not point at its value";
+      ASSERT_EQ(std::signbit(row[ix]), std::signbit(v)) << "row " << o << " j " << j;
+      got_ix[j] = ix;
     }
-    if (!sorted)
-      std::stable_sort(got.begin(), got.end(),
-                       [&](double a, double b) { return before(a, b, largest); });
-    for (int64_t j = 0; j < k; ++j) ASSERT_TRUE(same(got[j], row[j])) << "row " << o << " j " << j;
+    want_ix.resize(k);
+    if (!sorted) {
+      std::sort(got_ix.begin(), got_ix.end());
+      std::sort(want_ix.begin(), want_ix.end());
+    }
+    for (int64_t j = 0; j < k; ++j)
+      ASSERT_EQ(got_ix[j], want_ix[j]) << "row " << o << " j " << j << " n " << n;
   }
+}
+
+// A row of f32 or bf16 values, exactly representable in both.
+Tensor row_of(const std::vector<double>& v, DType t) {
+  Tensor x = Tensor::empty({static_cast<int64_t>(v.size())}, t);
+  for (size_t i = 0; i < v.size(); ++i) x.set(static_cast<int64_t>(i), v[i]);
+  return x;
 }
 
 }  // namespace
 
+// Rows of up to 8 and short rows with k <= 16 take the insertion buffer, rows up
+// to the sorting network's size (AVX-512: 128 f32 or 256 bf16 keys, AVX2: half)
+// the network, longer ones vqsort (f32 from 512: libhwy_contrib's).
 TEST(TopK, MatchesReferenceOverArguments) {
-  uint32_t seed = 1;
-  for (DType t : {DType::F32, DType::BF16})
-    for (const Shape& s : {Shape{17}, Shape{4, 9}, Shape{3, 1, 5}, Shape{2, 3, 4, 7},
-                           Shape{2, 1, 3, 2, 6}, Shape{1, 300}, Shape{2, 1200}})
-      for (int64_t dim = -static_cast<int64_t>(s.size()); dim < static_cast<int64_t>(s.size());
-           ++dim) {
-        const int64_t n = s[dim < 0 ? dim + s.size() : dim];
-        Tensor x = input(s, t, seed++);
-        // k <= 16: insertion buffer; 17 with n >= 1088: partial_sort; else nth_element.
-        for (int64_t k :
-             {int64_t{0}, int64_t{1}, std::min<int64_t>(n, 16), std::min<int64_t>(n, 17), n / 2, n})
-          for (bool largest : {true, false})
-            for (bool sorted : {true, false}) check(x, k, dim, largest, sorted);
+  for_each_simd_target([] {
+    uint32_t seed = 1;
+    for (DType t : {DType::F32, DType::BF16})
+      for (const Shape& s :
+           {Shape{17}, Shape{4, 9}, Shape{3, 1, 5}, Shape{2, 3, 4, 7}, Shape{2, 1, 3, 2, 6},
+            Shape{3, 96}, Shape{2, 130}, Shape{1, 300}, Shape{2, 1200}})
+        for (int64_t dim = -static_cast<int64_t>(s.size()); dim < static_cast<int64_t>(s.size());
+             ++dim) {
+          const int64_t n = s[dim < 0 ? dim + s.size() : dim];
+          Tensor x = input(s, t, seed++);
+          for (int64_t k : {int64_t{0}, int64_t{1}, std::min<int64_t>(n, 8),
+                            std::min<int64_t>(n, 16), std::min<int64_t>(n, 17), n / 2, n})
+            for (bool largest : {true, false})
+              for (bool sorted : {true, false}) check(x, k, dim, largest, sorted);
+        }
+  });
+}
+
+// Index ties: NaNs of either sign tie (above +inf for largest, after it for
+// smallest), -0.0 ties +0.0; values keep their sign.
+TEST(TopK, ZerosNansAndInfinitiesTieByIndex) {
+  const double nan = std::nan(""), mnan = std::copysign(std::nan(""), -1.0);
+  const std::vector<double> v = {0.0,  -0.0, nan, 1.0,  -INFINITY, INFINITY,
+                                 -0.0, mnan, 0.0, -1.0, INFINITY};
+  const std::vector<int32_t> big = {2, 7, 5, 10, 3, 0, 1, 6, 8, 9, 4};
+  const std::vector<int32_t> small = {4, 9, 0, 1, 6, 8, 3, 5, 10, 2, 7};
+  for_each_simd_target([&] {
+    for (DType t : {DType::F32, DType::BF16})
+      for (bool largest : {true, false})
+        for (int64_t k : {int64_t{3}, int64_t{9}, int64_t{11}}) {
+          Tensor x = row_of(v, t);
+          check(x, k, 0, largest, true);
+          check(x, k, 0, largest, false);
+          auto r = run("topk", {x},
+                       {"k=" + std::to_string(k), largest ? "largest=true" : "largest=false"});
+          for (int64_t j = 0; j < k; ++j) {
+            const int32_t want = (largest ? big : small)[j];
+            EXPECT_EQ(r[1].get(j), want) << j;
+            EXPECT_EQ(std::signbit(r[0].get(j)), std::signbit(v[want])) << j;
+          }
+        }
+  });
+}
+
+// Equal values everywhere: indices in order (largest and smallest), in rows
+// for every selection path, along the last and a middle dim.
+TEST(TopK, EqualValuesComeOutInIndexOrder) {
+  for_each_simd_target([] {
+    for (DType t : {DType::F32, DType::BF16})
+      for (int64_t n : {3, 16, 96, 200, 700}) {
+        Tensor x = Tensor::empty({2, n, 3}, t);
+        for (int64_t i = 0; i < x.numel(); ++i) x.set(i, (i / 3) % 2 ? -0.0 : 0.0);
+        for (int64_t k : {int64_t{1}, std::min<int64_t>(n, 10), n / 2, n})
+          for (bool largest : {true, false}) {
+            check(x, k, 1, largest, true);
+            auto r = run(
+                "topk", {x},
+                {"k=" + std::to_string(k), "dim=1", largest ? "largest=true" : "largest=false"});
+            for (int64_t j = 0; j < k; ++j) ASSERT_EQ(r[1].get(j * 3 + 2), j);
+          }
       }
+  });
+}
+
+// Rows past the 16-bit index part of bf16 keys and long f32 rows.
+TEST(TopK, LongRows) {
+  Tensor b = input({70000}, DType::BF16, 11), f = input({2, 5000}, DType::F32, 12);
+  for (int64_t k : {int64_t{5}, int64_t{300}, int64_t{70000}}) check(b, k, 0, true, true);
+  check(b, 1000, 0, false, false);
+  for (int64_t k : {int64_t{7}, int64_t{40}, int64_t{5000}})
+    for (bool largest : {true, false}) check(f, k, 1, largest, true);
 }
 
 TEST(TopK, StridedEmptyAndScalarInputs) {
