@@ -416,6 +416,42 @@ TEST(Matmul, KernelSplitsAreExact) {
   }
 }
 
+// bf16 B with many row tiles: work units group row tiles (by thread count) to widen
+// each B block once; the grouping, the thread count and tile-aligned row splits
+// must not change a bit.
+TEST(Matmul, KernelRowGroupsAreExact) {
+  namespace mk = ops::matmul;
+  int saved = omp_get_max_threads();
+  int64_t n = 9 * mk::kMBlock + 5, K = mk::kKBlock + 44, m = mk::kNBlock + 18;
+  for (int trans = 0; trans < 2; ++trans) {
+    Tensor a = randn({n, K}, DType::BF16, 71);
+    Tensor b =
+        trans ? randn({m, K}, DType::BF16, 72).transpose(0, 1) : randn({K, m}, DType::BF16, 72);
+    mk::MatRef A{a.raw(), DType::BF16, n, K, a.strides()[0], a.strides()[1]};
+    mk::MatRef B{b.raw(), DType::BF16, K, m, b.strides()[0], b.strides()[1]};
+    std::vector<float> two(n * m), one(n * m), rows(n * m, std::nanf(""));
+    omp_set_num_threads(2);
+    mk::gemm_rows(A, B, 0, n, 0, K, two.data(), m, false);
+    int64_t rcuts[] = {0, mk::kMBlock, 5 * mk::kMBlock, n};
+    for (int c = 0; c + 1 < 4; ++c)
+      mk::gemm_rows(A, B, rcuts[c], rcuts[c + 1], 0, K, rows.data() + rcuts[c] * m, m, false);
+    omp_set_num_threads(1);
+    mk::gemm_rows(A, B, 0, n, 0, K, one.data(), m, false);
+    // The same calls on the f32 inputs (no widening, no grouping) give the same bits.
+    Tensor af = a.to(DType::F32), bf = b.to(DType::F32);
+    mk::MatRef Af{af.raw(), DType::F32, n, K, af.strides()[0], af.strides()[1]};
+    mk::MatRef Bf{bf.raw(), DType::F32, K, m, bf.strides()[0], bf.strides()[1]};
+    std::vector<float> f32(n * m);
+    mk::gemm_rows(Af, Bf, 0, n, 0, K, f32.data(), m, false);
+    for (int64_t i = 0; i < n * m; ++i) {
+      ASSERT_EQ(two[i], f32[i]) << "bf16 vs f32 inputs, trans " << trans << " at " << i;
+      ASSERT_EQ(two[i], one[i]) << "1 vs 2 threads, trans " << trans << " at " << i;
+      ASSERT_EQ(two[i], rows[i]) << "row split, trans " << trans << " at " << i;
+    }
+  }
+  omp_set_num_threads(saved);
+}
+
 TEST(Matmul, ResultsIndependentOfThreadCount) {
   int saved = omp_get_max_threads();
   for (DType dt : kDtypes) {

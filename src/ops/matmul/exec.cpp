@@ -90,11 +90,12 @@ void run(const MatRef& a0, int64_t a_bs, const MatRef& b0, int64_t b_bs, int64_t
   DType odt = out.dtype();
   bool f32_out = odt == DType::F32;
   bool need_epilogue = !f32_out || in != nullptr || alpha != 1.0f;
-  // f32 outputs accumulate in place; bf16 ones in an f32 block of about 4 MiB of
-  // whole rows, a multiple of kMBlock so the chunking does not change results.
+  // f32 outputs accumulate in place; bf16 ones in an f32 block of about 16 MiB of
+  // whole rows, a multiple of kMBlock so the chunking does not change results. Several
+  // row tiles per chunk let the kernel widen each bf16 B block once for several of them.
   int64_t chunk = n;
   if (!f32_out) {
-    int64_t want = std::max<int64_t>(1, ((int64_t{1} << 20) / m) / matmul::kMBlock);
+    int64_t want = std::max<int64_t>(1, ((int64_t{1} << 22) / m) / matmul::kMBlock);
     chunk = std::min(n, want * matmul::kMBlock);
   }
   char* out_base = static_cast<char*>(out.raw());
