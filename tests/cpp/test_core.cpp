@@ -571,6 +571,15 @@ TEST(Tensor, CopiesAreExact) {
   Tensor nc = t.narrow(1, 1, 2).clone();
   EXPECT_EQ(nc.shape(), (Shape{3, 2}));
   EXPECT_EQ(nc.data<uint16_t>()[2], d[5]);
+  // Views whose trailing dims are contiguous copy runs: same elements as get().
+  Tensor big = iota({3, 5, 4, 6});
+  for (const Tensor& v : {big.narrow(1, 1, 3), big.narrow(2, 1, 2), big.narrow(3, 2, 3),
+                          big.narrow(0, 1, 1).narrow(2, 0, 1), big.permute({0, 2, 1, 3})}) {
+    Tensor vc = v.clone();
+    ASSERT_TRUE(vc.is_contiguous());
+    ASSERT_EQ(vc.shape(), v.shape());
+    for (int64_t i = 0; i < v.numel(); ++i) ASSERT_EQ(vc.get(i), v.get(i)) << shape_str(v.shape());
+  }
   // Expanded (stride 0) views copy out to full size.
   Tensor ex = iota({1, 3}).expand({2, 3}).contiguous();
   EXPECT_EQ(ex.get(4), 1.0);
