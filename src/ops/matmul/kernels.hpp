@@ -21,21 +21,14 @@
 // order). Other splits are still correct, only not bit-identical.
 //
 // bf16 operands: each K block of A and B is widened (a vectorized shift) into the
-// thread's scratch just before its sgemm. Blocks are 0.5-1 KB runs in different pages
-// (rows of B, or columns of a transposed B such as linear's weight), which the
-// hardware prefetcher does not follow, so runs are software-prefetched ahead; a work
-// unit takes up to kRowGroup row tiles of one column tile, so each B block is widened
-// once for all of them (the calls per tile are unchanged, so results are too).
-// Without the prefetch the widening stalled on DRAM (a perf profile of addmm bf16:
-// half as many samples in the widening loop as in all of OpenBLAS); with it, the
-// widening is about 2.5% of the samples (linear bf16). Measured (bench shapes, 2
-// threads, % of OpenBLAS 2-thread sgemm on the same shape, old and new builds
-// interleaved, median of 3 rounds on a shared, noisy machine), bf16 before -> after:
-// mm 77 -> 104%, addmm 78 -> 87%, linear 77 -> 80% (rounds 59-92%; bench/bench.py:
-// 90%), bmm 150 -> 184%; f32 unchanged (same code path). What is left for bf16 is the
-// tiled call structure the determinism needs (one 128x512x256 sgemm per tile and K
-// block, the C tile re-read per K block), which bounds f32 too: linear f32 reached
-// 61-90% in the same runs, bf16 now about as much.
+// thread's scratch just before its sgemm. Blocks are 0.5-1 KB runs in different pages,
+// which the hardware prefetcher does not follow, so runs are software-prefetched
+// ahead (without it the widening stalled on DRAM: in a perf profile of addmm bf16 it
+// had half as many samples as all of OpenBLAS). A work unit takes up to kRowGroup row
+// tiles of one column tile, so each B block is widened once for all of them; the
+// calls per tile are unchanged, so results are too. What bounds bf16 and f32 alike
+// is the tiled call structure the determinism needs (one 128x512x256 sgemm per tile
+// and K block, the C tile re-read per K block); BENCHMARKS.md has the % of sgemm.
 //
 // Scratch: at most kScratchBytesPerThread per OpenMP thread (thread-local, reused),
 // independent of the problem size.
