@@ -3,7 +3,7 @@
 # Idempotent: does nothing when all packages are already present.
 set -euo pipefail
 PKGS=(
-  build-essential cmake clang-format
+  build-essential cmake ccache clang-format
   libhwy-dev libopenblas-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev libdlpack-dev python3-dev python3-numpy python3-torch python3-pytest chromium
