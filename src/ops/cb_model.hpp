@@ -30,6 +30,8 @@ std::vector<CircularBuffer> cb_concat(const OpDesc&, CbArgs, const OutputSpec&, 
                                       const DeviceContext&);
 std::vector<CircularBuffer> cb_split(const OpDesc&, CbArgs, const OutputSpec&, const Args&,
                                      const DeviceContext&);
+std::vector<CircularBuffer> cb_conv(const OpDesc&, CbArgs, const OutputSpec&, const Args&,
+                                    const DeviceContext&);
 std::vector<CircularBuffer> cb_matmul(const OpDesc&, CbArgs, const OutputSpec&, const Args&,
                                       const DeviceContext&);
 

@@ -56,5 +56,6 @@ std::vector<Tensor> exec_concat(const OpCall& call);
 std::vector<Tensor> exec_split(const OpCall& call);
 std::vector<Tensor> exec_creation(const OpCall& call);
 std::vector<Tensor> exec_matmul(const OpCall& call);
+std::vector<Tensor> exec_conv(const OpCall& call);
 
 }  // namespace oomless::ops

@@ -44,6 +44,7 @@ enum class Family : uint8_t {
   Split,
   Creation,
   Matmul,
+  Conv,
 };
 
 // One per-core circular buffer of a TT-NN program.

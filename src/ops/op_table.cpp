@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "ops/cb_model.hpp"
+#include "ops/conv/geometry.hpp"
 #include "ops/families.hpp"
 #include "ops/infer.hpp"
 
@@ -372,6 +373,31 @@ std::vector<OpDesc> build() {
                infer_matmul,
                cb_matmul,
                exec_matmul});
+  // Convolution (2-D), the op most of a vision model is made of.
+  t.push_back({"convolution",
+               "aten.convolution.default",
+               {"conv2d", "_convolution", "conv"},
+               Family::Conv,
+               0,
+               2,
+               3,
+               {{"stride", T::IntOrList, int64_t{1}},
+                {"padding", T::IntOrList, int64_t{0}},
+                {"dilation", T::IntOrList, int64_t{1}},
+                {"transposed", T::Bool, false, false, "true is not supported yet"},
+                {"output_padding", T::IntOrList, int64_t{0}},
+                {"groups", T::Int, int64_t{1}},
+                kSpatial,
+                {"rows_of", T::Int, None, false,
+                 "the input holds only the rows (halo) that output rows out_row0.. read of a "
+                 "plane of this many rows (set by the planner for row slices)"},
+                {"out_row0", T::Int, int64_t{0}, false, "with rows_of: first output row"},
+                {"out_rows", T::Int, None, false, "with rows_of: output rows computed"}},
+               "2-D convolution; inputs: input [N,C,H,W] (or C,H,W), weight [K, C/groups, kH, "
+               "kW], optional bias [K]; f32 accumulation, one rounding",
+               infer_conv,
+               cb_conv,
+               exec_conv});
   return t;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ops/conv/geometry.hpp"
 #include "ops/families.hpp"
 #include "ops/matmul/kernels.hpp"
 #include "ops/reduce/kernels.hpp"
@@ -157,6 +158,31 @@ std::vector<SplitAxis> matmul_axes(MatmulOp m, const std::vector<TensorSpec>& in
   return {};
 }
 
+// Convolution: images; output rows with their input halo (TT-NN's DRAM height
+// slicing); output channels with their weights (and, depthwise, their input
+// channels). Grouped convs in between keep their channels whole.
+std::vector<SplitAxis> conv_axes(const std::vector<TensorSpec>& in, const Args& args) {
+  const ConvGeom g = conv_geometry("convolution", in, args);
+  const int b = g.batched ? 1 : 0;
+  const int c = g.channels_last ? 3 : b, h = g.channels_last ? 1 : b + 1;
+  auto axis = [&](int out_dim, int x, int w) {  // the bias is cut with the weight
+    SplitAxis a{out_dim, {x, w}};
+    if (g.has_bias) a.in_dims.push_back(w);
+    return a;
+  };
+  std::vector<SplitAxis> axes;
+  if (g.batched) axes.push_back(axis(0, 0, -1));
+  if (g.full_h == g.H && g.row0 == 0 && g.OH == g.full_oh) {  // not already a row slice
+    SplitAxis rows = axis(h, h, -1);
+    rows.halo =
+        SplitAxis::Halo{g.sh, g.ph, (g.kh - 1) * g.dh + 1, g.H, "rows_of", "out_row0", "out_rows"};
+    axes.push_back(rows);
+  }
+  if (g.groups == 1) axes.push_back(axis(c, -1, 0));
+  if (g.groups > 1 && g.groups == g.C && g.K == g.C) axes.push_back(axis(c, c, 0));
+  return axes;
+}
+
 }  // namespace
 
 std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec>& in,
@@ -262,6 +288,8 @@ std::vector<SplitAxis> split_axes(const OpDesc& op, const std::vector<TensorSpec
       }
       return {};
     }
+    case Family::Conv:
+      return conv_axes(in, args);
     case Family::BatchNorm:
     case Family::Split:
       return {};

@@ -295,6 +295,21 @@ Draft draft(const ops::OpDesc& op, Rng& g, DType dtype) {
       }
       break;
     }
+    case ops::Family::Conv: {
+      // Groups of 1, depthwise and in between; rows beyond a few slices.
+      int64_t c = g.in(1, 8), groups = g.pick<int64_t>({1, 1, c, c > 1 && c % 2 == 0 ? 2 : 1});
+      int64_t k = groups == c ? c * g.in(1, 2) : g.in(1, 8) * groups;
+      int64_t kh = g.pick<int64_t>({1, 3, 3, 5}), kw = g.coin() ? kh : g.in(1, 3);
+      int64_t h = g_large_only ? g.in(16, 70) : g.in(kh, 30), w = g.in(kw, 30);
+      bool cl = g.coin();
+      Shape x = cl ? Shape{g.in(1, 2), h, w, c} : Shape{g.in(1, 2), c, h, w};
+      d.shapes = {x, {k, c / groups, kh, kw}};
+      if (g.coin()) d.shapes.push_back({k});
+      d.args = {"stride=" + std::to_string(g.in(1, 2)), "padding=" + std::to_string(g.in(0, kh)),
+                "dilation=" + std::to_string(g.in(1, 2)), "groups=" + std::to_string(groups)};
+      if (cl) d.args.push_back("channels_last=true");
+      break;
+    }
   }
   return d;
 }

@@ -179,5 +179,7 @@ double concat_at(const OpCall&, const Shapes&, size_t, const Index&);
 double split_at(const OpCall&, const Shapes&, size_t, const Index&);
 double matmul_at(const OpCall&, const Shapes&, size_t, const Index&);
 Bound matmul_bound(const OpCall&, const Shapes&, size_t, const Index&, double ref);
+double conv_at(const OpCall&, const Shapes&, size_t, const Index&);
+Bound conv_bound(const OpCall&, const Shapes&, size_t, const Index&, double ref);
 
 }  // namespace oomless::ops::ref

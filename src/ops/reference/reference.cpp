@@ -127,6 +127,8 @@ Bound bound_of(const OpCall& call, const Shapes& s, size_t out, const Index& idx
       return dropout_bound(call, s, out, idx, r);
     case Family::Matmul:
       return matmul_bound(call, s, out, idx, r);
+    case Family::Conv:
+      return conv_bound(call, s, out, idx, r);
     case Family::MaxPool:
     case Family::Upsample:
     case Family::TopK:
@@ -233,6 +235,8 @@ double reference_at(const OpCall& call, const std::vector<Shape>& output_shapes,
       return 1.0;  // ones
     case Family::Matmul:
       return matmul_at(call, s, output, index);
+    case Family::Conv:
+      return conv_at(call, s, output, index);
   }
   bad(call, "unknown op family");
 }
