@@ -43,28 +43,60 @@ static void fail_with(QueryResult& r, const device::OutOfMemory& e) {
   }
 }
 
+namespace {
+
+// Allocates one tensor's buffer on dev and records it in r.
+std::shared_ptr<device::Buffer> record(device::Device& dev, const CallSpec& call, QueryResult& r,
+                                       std::string what, const ops::TensorSpec& t,
+                                       BufferType type) {
+  PageSpec ps = page_spec(t.shape, t.dtype, call.layout);
+  device::Footprint f = dev.footprint(type, call.memory_layout, ps.num_pages, ps.page_size);
+  r.allocations.push_back({std::move(what), type, t.shape, f.total_bytes(), f.banks,
+                           f.bytes_per_bank, f.num_pages, f.page_size});
+  auto buf = dev.allocate(type, ps.num_pages, ps.page_size, call.memory_layout);
+  r.allocations.back().address = buf->address();
+  r.allocations.back().fits = true;
+  return buf;
+}
+
+void record_peaks(const device::Device& dev, QueryResult& r) {
+  r.peak_l1_per_core = dev.peak_l1_per_core();
+  r.peak_dram_per_bank = dev.peak_dram_per_bank();
+  r.l1 = dev.stats(BufferType::L1);
+  r.dram = dev.stats(BufferType::DRAM);
+}
+
+}  // namespace
+
 Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
-  const device::Profile& profile = dev.profile();
-  r.outputs = device_outputs(call);
-  Placement p;
-  auto record = [&](std::string what, const ops::TensorSpec& t, BufferType type) {
-    PageSpec ps = page_spec(t.shape, t.dtype, call.layout);
-    device::Footprint f = dev.footprint(type, call.memory_layout, ps.num_pages, ps.page_size);
-    r.allocations.push_back({std::move(what), type, t.shape, f.total_bytes(), f.banks,
-                             f.bytes_per_bank, f.num_pages, f.page_size});
-    auto buf = dev.allocate(type, ps.num_pages, ps.page_size, call.memory_layout);
-    r.allocations.back().address = buf->address();
-    r.allocations.back().fits = true;
-    return buf;
-  };
+  r.outputs = device_outputs(call);  // validates before anything is allocated
+  std::vector<std::shared_ptr<device::Buffer>> inputs, spare;
   try {
     for (int set = 0; set < call.buffer_sets; ++set) {
       std::string suffix = set == 0 ? "" : " (buffer set " + std::to_string(set + 1) + ")";
       for (size_t i = 0; i < call.inputs.size(); ++i) {
-        auto buf = record("input " + std::to_string(i) + suffix, call.inputs[i], call.in_memory);
-        (set == 0 ? p.inputs : p.spare).push_back(buf);
+        auto buf = record(dev, call, r, "input " + std::to_string(i) + suffix, call.inputs[i],
+                          call.in_memory);
+        (set == 0 ? inputs : spare).push_back(buf);
       }
     }
+  } catch (const device::OutOfMemory& e) {
+    fail_with(r, e);
+    record_peaks(dev, r);
+    throw;
+  }
+  Placement p = place_call(dev, call, std::move(inputs), r);
+  p.spare.insert(p.spare.begin(), spare.begin(), spare.end());
+  return p;
+}
+
+Placement place_call(device::Device& dev, const CallSpec& call,
+                     std::vector<std::shared_ptr<device::Buffer>> inputs, QueryResult& r) {
+  const device::Profile& profile = dev.profile();
+  r.outputs = device_outputs(call);
+  Placement p;
+  p.inputs = std::move(inputs);
+  try {
     BufferType out_type = call.out_memory.value_or(call.in_memory);
     bool runs_program = call.inputs.empty();
     for (size_t i = 0; i < r.outputs.outputs.size(); ++i) {
@@ -79,9 +111,10 @@ Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
         continue;
       }
       runs_program = true;
-      p.outputs.push_back(record(what, r.outputs.outputs[i], out_type));
+      p.outputs.push_back(record(dev, call, r, what, r.outputs.outputs[i], out_type));
       for (int set = 1; set < call.buffer_sets; ++set)
-        p.spare.push_back(record(what + " (buffer set " + std::to_string(set + 1) + ")",
+        p.spare.push_back(record(dev, call, r,
+                                 what + " (buffer set " + std::to_string(set + 1) + ")",
                                  r.outputs.outputs[i], out_type));
     }
     if (runs_program) {
@@ -98,14 +131,10 @@ Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
     fail_with(r, e);
     if (e.kind != device::OutOfMemory::Kind::Buffer)
       r.cb_bytes_per_core = e.cb_end - profile.l1_unreserved_base;
-    r.peak_l1_per_core = dev.peak_l1_per_core();
-    r.peak_dram_per_bank = dev.peak_dram_per_bank();
+    record_peaks(dev, r);
     throw;
   }
-  r.peak_l1_per_core = dev.peak_l1_per_core();
-  r.peak_dram_per_bank = dev.peak_dram_per_bank();
-  r.l1 = dev.stats(BufferType::L1);
-  r.dram = dev.stats(BufferType::DRAM);
+  record_peaks(dev, r);
   return p;
 }
 

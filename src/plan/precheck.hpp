@@ -75,6 +75,12 @@ struct Placement {
 // and rethrows device::OutOfMemory. The CB region stays until dev.release_cbs().
 Placement place(device::Device& dev, const CallSpec& call, QueryResult& r);
 
+// The op's own allocations once its inputs are on `dev` (`inputs`: their buffers,
+// in call order; a whole graph replays its nodes through this): outputs (further
+// buffer sets too), then the program's CBs. Records each in `r` like place().
+Placement place_call(device::Device& dev, const CallSpec& call,
+                     std::vector<std::shared_ptr<device::Buffer>> inputs, QueryResult& r);
+
 // Validates the call (InvalidArgument on bad input) and replays its allocations
 // on an unbacked device.
 QueryResult precheck(const CallSpec& call, const device::Profile& profile);

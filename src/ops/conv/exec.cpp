@@ -38,8 +38,8 @@ std::vector<Tensor> exec_conv(const OpCall& call) {
   const int64_t xs_n = g.C * g.H * g.W, os_n = g.K * g.OH * g.OW;
   const int64_t xs_c = g.channels_last ? 1 : g.H * g.W, xs_h = g.channels_last ? g.W * g.C : g.W,
                 xs_w = g.channels_last ? g.C : 1;
-  const int64_t os_c = g.channels_last ? 1 : g.OH * g.OW, os_h = g.channels_last ? g.OW * g.K : g.OW,
-                os_w = g.channels_last ? g.K : 1;
+  const int64_t os_c = g.channels_last ? 1 : g.OH * g.OW,
+                os_h = g.channels_last ? g.OW * g.K : g.OW, os_w = g.channels_last ? g.K : 1;
   const int64_t cpg = g.cin_per_group(), kpg = g.cout_per_group();
   const void* xp = x.raw();
   const void* wp = w.raw();
@@ -60,8 +60,7 @@ std::vector<Tensor> exec_conv(const OpCall& call) {
               for (int64_t j = 0; j < g.kw; ++j) {
                 const int64_t iw = iw0 + j * g.dw;
                 if (iw < 0 || iw >= g.W) continue;
-                const int64_t xi =
-                    n * xs_n + (c0 + c) * xs_c + (ih - g.in_row0) * xs_h + iw * xs_w;
+                const int64_t xi = n * xs_n + (c0 + c) * xs_c + (ih - g.in_row0) * xs_h + iw * xs_w;
                 acc += load(xp, xi, t) * load(wp, ((k * cpg + c) * g.kh + i) * g.kw + j, t);
               }
             }

@@ -46,7 +46,8 @@ ConvGeom conv_geometry(std::string_view op, const std::vector<TensorSpec>& in, c
   if (g.sh <= 0 || g.sw <= 0)
     fail(op, fmt::format("non-positive stride is not supported, got stride=[{}, {}]", g.sh, g.sw));
   if (g.dh <= 0 || g.dw <= 0)
-    fail(op, fmt::format("dilation should be greater than zero, got dilation=[{}, {}]", g.dh, g.dw));
+    fail(op,
+         fmt::format("dilation should be greater than zero, got dilation=[{}, {}]", g.dh, g.dw));
   if (g.groups <= 0)
     fail(op, fmt::format("non-positive groups is not supported, got groups={}", g.groups));
   if (w.size() != 4)
@@ -77,9 +78,10 @@ ConvGeom conv_geometry(std::string_view op, const std::vector<TensorSpec>& in, c
                          "but got weight of size {} instead",
                          g.groups, g.groups, shape_str(w)));
   if (g.C != w[1] * g.groups)
-    fail(op, fmt::format("Given groups={}, weight of size {}, expected input{} to have {} channels, "
-                         "but got {} channels instead",
-                         g.groups, shape_str(w), shape_str(x), w[1] * g.groups, g.C));
+    fail(op,
+         fmt::format("Given groups={}, weight of size {}, expected input{} to have {} channels, "
+                     "but got {} channels instead",
+                     g.groups, shape_str(w), shape_str(x), w[1] * g.groups, g.C));
   if (g.has_bias && (in[2].shape.size() != 1 || in[2].shape[0] != g.K))
     fail(op, fmt::format("Given weight of size {}, expected bias to be 1-dimensional with {} "
                          "elements, but got bias of size {} instead",

@@ -11,7 +11,7 @@
 namespace oomless::ops {
 
 struct ConvGeom {
-  bool batched = true;        // 4-D input (3-D: one unbatched C,H,W image)
+  bool batched = true;         // 4-D input (3-D: one unbatched C,H,W image)
   bool channels_last = false;  // input and output stored NHWC
   bool has_bias = false;
   int64_t N = 1, C = 0, H = 0, W = 0;  // input; H: the rows this call holds
