@@ -47,9 +47,22 @@ import contextvars
 
 from . import _oomless
 from ._oomless import Error, InvalidArgument, OutOfMemory, Tensor, devices, query
+# Whole models (docs/graph-format.md). These modules import torch only when used;
+# the function `trace` shadows the submodule of the same name on purpose.
+from .graph import Graph, GraphError
+from .trace import TraceError, trace
 
-__all__ = ["Error", "InvalidArgument", "OutOfMemory", "Policy", "Report", "RunResult", "Tensor",
-           "call", "current_policy", "devices", "ops", "policy", "query", "run"]
+__all__ = ["Error", "Graph", "GraphError", "InvalidArgument", "OutOfMemory", "Policy", "Report",
+           "RunResult", "Tensor", "TraceError", "call", "current_policy", "devices", "ops",
+           "policy", "query", "run", "trace"]
+
+
+def __getattr__(name):
+    if name == "models":  # imports torch: only on first use (oomless.models.yolov12(...))
+        import importlib
+
+        return importlib.import_module(".models", __name__)
+    raise AttributeError(f"module 'oomless' has no attribute '{name}'")
 
 _INDEX_OUTPUTS = {"maxpool2d": (1,), "topk": (1,)}
 # Ops whose result is their input itself in PyTorch (x.silu_() is x; nn.Identity()(x) is x).
