@@ -33,7 +33,9 @@ struct Mat {
   std::vector<uint16_t> h;
   std::vector<double> v;  // logical values, row-major
 
-  const void* data() const { return dt == DType::BF16 ? static_cast<const void*>(h.data()) : f.data(); }
+  const void* data() const {
+    return dt == DType::BF16 ? static_cast<const void*>(h.data()) : f.data();
+  }
   g::MatView view() const { return {data(), dt, rows, cols, rs, cs}; }
   double at(int64_t i, int64_t j) const { return v[i * cols + j]; }
 };
@@ -126,7 +128,8 @@ void check_ref(const Mat& a, const Mat& b, Get get, bool bf16_out, const std::st
     }
 }
 
-void expect_same(const std::vector<float>& x, const std::vector<float>& y, const std::string& what) {
+void expect_same(const std::vector<float>& x, const std::vector<float>& y,
+                 const std::string& what) {
   ASSERT_EQ(x.size(), y.size()) << what;
   for (size_t i = 0; i < x.size(); ++i)
     if (std::memcmp(&x[i], &y[i], 4) != 0) {
@@ -147,10 +150,11 @@ TEST(Gemm, EdgeSizesAndLayoutsMatchReference) {
           for (int layout = 0; layout < 3; ++layout) {
             Mat a = make(m, k, dt, layout, seed++), b = make(k, n, dt, (layout + 1) % 3, seed++);
             std::vector<float> c = run_f32(problem(a, b));
-            check_ref(a, b, [&](int64_t i, int64_t j) { return c[i * n + j]; }, false,
-                      std::string(dtype_name(dt)) + " m=" + std::to_string(m) +
-                          " n=" + std::to_string(n) + " k=" + std::to_string(k) +
-                          " layout=" + std::to_string(layout));
+            check_ref(
+                a, b, [&](int64_t i, int64_t j) { return c[i * n + j]; }, false,
+                std::string(dtype_name(dt)) + " m=" + std::to_string(m) +
+                    " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                    " layout=" + std::to_string(layout));
           }
 }
 
@@ -160,8 +164,10 @@ TEST(Gemm, ManyKBlocksAndTiles) {
     for (int layout = 0; layout < 3; ++layout) {
       Mat a = make(203, 1101, dt, layout, 11), b = make(1101, 555, dt, 2 - layout, 12);
       std::vector<float> c = run_f32(problem(a, b));
-      check_ref(a, b, [&](int64_t i, int64_t j) { return c[i * 555 + j]; }, false,
-                std::string("large ") + std::string(dtype_name(dt)) + " layout " + std::to_string(layout));
+      check_ref(
+          a, b, [&](int64_t i, int64_t j) { return c[i * 555 + j]; }, false,
+          std::string("large ") + std::string(dtype_name(dt)) + " layout " +
+              std::to_string(layout));
     }
 }
 
@@ -351,8 +357,9 @@ TEST(Gemm, ImplicitGemmCallbackAndPackedB) {
           col.v[o * K + t * C + c] = x.v[src * C + c];
         }
     std::vector<float> explicit_c = run_f32(problem(col, w));
-    check_ref(col, w, [&](int64_t i, int64_t j) { return explicit_c[i * CO + j]; }, false,
-              "im2col reference");
+    check_ref(
+        col, w, [&](int64_t i, int64_t j) { return explicit_c[i * CO + j]; }, false,
+        "im2col reference");
     g::PackedB wp(w.view());
     g::Problem p;
     p.m = L;
@@ -375,7 +382,8 @@ TEST(Gemm, ImplicitGemmCallbackAndPackedB) {
     std::vector<float> implicit_c(L * CO, std::nanf(""));
     p.out = {implicit_c.data(), DType::F32, CO, 1};
     g::run(p);
-    expect_same(explicit_c, implicit_c, std::string("implicit vs explicit ") + std::string(dtype_name(dt)));
+    expect_same(explicit_c, implicit_c,
+                std::string("implicit vs explicit ") + std::string(dtype_name(dt)));
   }
 }
 

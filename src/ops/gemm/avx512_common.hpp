@@ -10,6 +10,11 @@
 namespace oomless::ops::gemm::detail {
 namespace {
 
+// Not std::min: this file must not instantiate library templates (see ukernel.hpp).
+inline int64_t imin(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+
 inline __mmask16 lane_mask(int n) {
   return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
 }
@@ -19,8 +24,8 @@ inline __mmask16 lane_mask(int n) {
 inline __m256i to_bf16(__m512 x) {
   const __m512i u = _mm512_castps_si512(x);
   const __m512i hi = _mm512_srli_epi32(u, 16);
-  const __m512i bias = _mm512_add_epi32(_mm512_and_si512(hi, _mm512_set1_epi32(1)),
-                                        _mm512_set1_epi32(0x7fff));
+  const __m512i bias =
+      _mm512_add_epi32(_mm512_and_si512(hi, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
   __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
   const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
                                                 _mm512_set1_epi32(0x7f800000));
@@ -89,7 +94,44 @@ inline __attribute__((always_inline)) void tile_finish(Tile& t, const UkArgs& g)
   }
 }
 
-inline float bits_f32(const uint32_t* p) {
+// Row i of the A units of a step: rows 0-6 from p0, 7-13 from p7 = p0 + 7 r, each as
+// one addressing mode (base + {1,2,4} x {r, 3r} or 5r), so no per-row pointers.
+struct ARows {
+  const char* p0;
+  const char* p7;
+  int64_t r, r3, r5;
+  ARows(const UkArgs& g)
+      : p0(reinterpret_cast<const char*>(g.a)),
+        p7(p0 + 7 * g.a_row),
+        r(g.a_row),
+        r3(3 * g.a_row),
+        r5(5 * g.a_row) {}
+  inline __attribute__((always_inline)) const char* row(int i) const {
+    const char* b = i < 7 ? p0 : p7;
+    switch (i % 7) {
+      case 0:
+        return b;
+      case 1:
+        return b + r;
+      case 2:
+        return b + 2 * r;
+      case 3:
+        return b + r3;
+      case 4:
+        return b + 4 * r;
+      case 5:
+        return b + r5;
+      default:
+        return b + 2 * r3;
+    }
+  }
+  void next(int64_t step) {
+    p0 += step;
+    p7 += step;
+  }
+};
+
+inline float bits_f32(const void* p) {
   float f;
   std::memcpy(&f, p, 4);
   return f;

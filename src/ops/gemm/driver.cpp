@@ -180,23 +180,62 @@ void store_block(const Epilogue& e, const float* t, int64_t ld, int64_t i0, int6
   }
 }
 
-// Packs rows [i0, i0 + rows) x K [k0, k0 + kc) of A into 14-row panels at dst.
-void pack_a(const Plan& pl, int64_t i0, int64_t rows, int64_t k0, int64_t kc, int64_t ks,
-            uint32_t* dst, Scratch& s) {
+// Where the micro-kernel reads the A units of one row block: panel ip at
+// base + ip * panel bytes with the UkArgs strides, except a partial last panel of a
+// matrix read in place, which is packed (zero rows) into `tail`.
+struct APanels {
+  const char* base = nullptr;
+  int64_t panel = 0, row = 4, step = kMR * 4;
+  const uint32_t* tail = nullptr;
+  int64_t tail_ip = -1;
+};
+
+// Rows [i0, i0 + rows) x K [k0, k0 + kc) of A. A row-major matrix (unit column
+// stride; an even K in bf16, so no pair runs past a row) is read in place: its units
+// are already contiguous along k. The callback's rows land in a row-major block read
+// the same way. Anything else is packed into 14-row panels.
+APanels prepare_a(const Plan& pl, int64_t i0, int64_t rows, int64_t k0, int64_t kc, int64_t ks,
+                  uint32_t* abuf, Scratch& s) {
   const Problem& p = pl.p;
+  const int64_t es = static_cast<int64_t>(esize(p.dtype));
   PackPanel pack = isa().pack;
-  for (int64_t r = 0; r < rows; r += kMR) {
-    int64_t lanes = std::min<int64_t>(kMR, rows - r);
-    uint32_t* d = dst + (r / kMR) * ks * kMR;
-    if (p.a_rows) {
-      int64_t ld = round_up(std::max<int64_t>(kc, 1), 2);
-      void* block = s.stage.get<char>(static_cast<size_t>(kMR * ld) * esize(p.dtype));
-      p.a_rows(i0 + r, lanes, k0, kc, block, ld);
-      pack(d, kMR, block, pl.bf16, lanes, kc, ld, 1);
-    } else {
-      pack(d, kMR, elem(p.a, i0 + r, k0), pl.bf16, lanes, kc, p.a.row_stride, p.a.col_stride);
+  APanels r;
+  if (p.a_rows) {
+    // Rows padded to whole panels, ld even; padding (and the odd-K pair half) zero.
+    const int64_t ld = round_up(std::max<int64_t>(kc, 1), 2);
+    const int64_t prow = round_up(rows, kMR);
+    char* block = s.stage.get<char>(static_cast<size_t>(prow * ld * es));
+    for (int64_t q = 0; q < rows; q += kMR) {
+      int64_t lanes = std::min<int64_t>(kMR, rows - q);
+      p.a_rows(i0 + q, lanes, k0, kc, block + q * ld * es, ld);
+      if (kc % 2)
+        for (int64_t t = 0; t < lanes; ++t) std::memset(block + ((q + t) * ld + kc) * es, 0, es);
     }
+    if (prow > rows) std::memset(block + rows * ld * es, 0, (prow - rows) * ld * es);
+    r.base = block;
+    r.panel = kMR * ld * es;
+    r.row = ld * es;
+    r.step = 4;
+    return r;
   }
+  const MatView& a = p.a;
+  if (a.col_stride == 1 && (!pl.bf16 || p.k % 2 == 0) && rows >= kMR) {
+    r.base = elem(a, i0, k0);
+    r.panel = kMR * a.row_stride * es;
+    r.row = a.row_stride * es;
+    r.step = 4;
+    if (rows % kMR) {
+      r.tail_ip = rows / kMR;
+      int64_t q = r.tail_ip * kMR;
+      pack(abuf, kMR, elem(a, i0 + q, k0), pl.bf16, rows - q, kc, a.row_stride, 1);
+      r.tail = abuf;
+    }
+    return r;
+  }
+  pack(abuf, kMR, elem(a, i0, k0), pl.bf16, rows, kc, a.row_stride, a.col_stride);
+  r.base = reinterpret_cast<const char*>(abuf);
+  r.panel = ks * kMR * 4;
+  return r;
 }
 
 void run_task(const Plan& pl, int64_t it, int64_t jt) {
@@ -215,21 +254,16 @@ void run_task(const Plan& pl, int64_t it, int64_t jt) {
   if (!pl.direct && pl.nkb > 1)
     partial = s.c.get<float>(static_cast<size_t>(round_up(g1 - g0, kMR) * pl.nc));
   uint32_t* abuf = s.a.get<uint32_t>(static_cast<size_t>(pl.mc * kcs));
-  uint32_t* bbuf =
-      p.b_packed ? nullptr : s.b.get<uint32_t>(static_cast<size_t>(jp_n * kNR * kcs));
+  uint32_t* bbuf = p.b_packed ? nullptr : s.b.get<uint32_t>(static_cast<size_t>(jp_n * kNR * kcs));
   for (int64_t kb = 0; kb < pl.nkb; ++kb) {
     const int64_t s0 = kb * pl.kcs, ks = std::min(pl.steps, s0 + pl.kcs) - s0;
     const int64_t k0 = s0 * per_step, kc = std::min(p.k, k0 + ks * per_step) - k0;
     const bool first = kb == 0, last = kb == pl.nkb - 1;
     if (!p.b_packed)
-      for (int64_t jp = 0; jp < jp_n; ++jp) {
-        int64_t c0 = j0 + jp * kNR, lanes = std::min<int64_t>(kNR, p.n - c0);
-        k.pack(bbuf + jp * ks * kNR, kNR, elem(p.b, k0, c0), pl.bf16, lanes, kc, p.b.col_stride,
-               p.b.row_stride);
-      }
+      k.pack(bbuf, kNR, elem(p.b, k0, j0), pl.bf16, cols, kc, p.b.col_stride, p.b.row_stride);
     for (int64_t i0 = g0; i0 < g1; i0 += pl.mc) {
       const int64_t rows = std::min(g1, i0 + pl.mc) - i0, ip_n = div_up(rows, kMR);
-      pack_a(pl, i0, rows, k0, kc, ks, abuf, s);
+      const APanels ap = prepare_a(pl, i0, rows, k0, kc, ks, abuf, s);
       for (int64_t jp = 0; jp < jp_n; ++jp) {
         const int64_t jj = j0 + jp * kNR;
         const uint32_t* bpanel =
@@ -238,7 +272,13 @@ void run_task(const Plan& pl, int64_t it, int64_t jt) {
           const int64_t ii = i0 + ip * kMR;
           UkArgs u;
           u.steps = ks;
-          u.a = abuf + ip * ks * kMR;
+          if (ip == ap.tail_ip) {
+            u.a = ap.tail;
+          } else {
+            u.a = reinterpret_cast<const uint32_t*>(ap.base + ip * ap.panel);
+            u.a_row = ap.row;
+            u.a_step = ap.step;
+          }
           u.b = bpanel;
           u.mr = static_cast<int>(std::min<int64_t>(kMR, p.m - ii));
           u.nr = static_cast<int>(std::min<int64_t>(kNR, p.n - jj));

@@ -7,9 +7,12 @@
 //     is one k. bf16: vdpbf16ps, a step is a k pair; the operands are bf16 pairs
 //     (k, k+1) and each lane accumulates in f32. 28 independent chains cover the
 //     latency (FMA 4 cycles, vdpbf16ps about 6) at 2 instructions per cycle.
-//   * Packing: A in panels of 14 rows, B in panels of 32 columns, step-major 32-bit
-//     units (an f32 or a bf16 pair), zero beyond the edges (ukernel.hpp). Strided
-//     operands are packed with 16 x 16 in-register transposes or interleaving copies.
+//   * Packing: B in panels of 32 columns, step-major 32-bit units (an f32 or a bf16
+//     pair), zero beyond the edges (ukernel.hpp). A row-major A (and the callback's
+//     rows) is read in place: its units are already contiguous along k, so the
+//     kernel broadcasts them from 14 row pointers; other A layouts are packed into
+//     14-row panels. Strided operands are packed with 16 x 16 in-register transposes
+//     or interleaving copies that walk k outer with rows prefetched.
 //   * Blocking (Zen 5 core: 48 KB L1d, 1 MB L2): K in blocks of up to kKCSteps steps
 //     (a 32 KB B micro-panel stays in L1 while the 14-row A panels stream from L2),
 //     the output in tasks of up to kMC x kNC, each packing its own A and B blocks.
@@ -74,8 +77,8 @@ struct MatView {
 
 // Writes A[m0 + r, k0 + t] for r < rows, t < kc into block[r * ld + t], in the
 // problem's dtype. Called from several threads at once.
-using ARowsFn = std::function<void(int64_t m0, int64_t rows, int64_t k0, int64_t kc, void* block,
-                                   int64_t ld)>;
+using ARowsFn =
+    std::function<void(int64_t m0, int64_t rows, int64_t k0, int64_t kc, void* block, int64_t ld)>;
 
 // Receives f32 results of the whole K reduction for output rows [i0, i0+rows) x
 // columns [j0, j0+cols): element (r, c) at tile[r * ld + c]. Replaces the store.

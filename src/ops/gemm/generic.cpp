@@ -1,6 +1,7 @@
 // Portable micro-kernels and packer: the fallback on CPUs without AVX-512, and the
 // executable definition of the arithmetic the vector kernels must reproduce bit for
 // bit (tests compare them).
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -19,6 +20,12 @@ float f32_bits(uint32_t u) {
 // vdpbf16ps treats denormal inputs as zero and flushes denormal results to zero.
 float flush(float x) {
   return std::fpclassify(x) == FP_SUBNORMAL ? std::copysign(0.0f, x) : x;
+}
+
+uint32_t a_unit(const UkArgs& g, int i, int64_t s) {
+  uint32_t u;
+  std::memcpy(&u, reinterpret_cast<const char*>(g.a) + i * g.a_row + s * g.a_step, 4);
+  return u;
 }
 
 void finish(float (&acc)[kMR][kNR], const UkArgs& g) {
@@ -51,10 +58,9 @@ void generic_ukernel_f32(const UkArgs& g) {
   float acc[kMR][kNR];
   start(acc, g);
   for (int64_t s = 0; s < g.steps; ++s) {
-    const uint32_t* a = g.a + s * kMR;
     const uint32_t* b = g.b + s * kNR;
     for (int i = 0; i < g.mr; ++i) {
-      float ai = f32_bits(a[i]);
+      float ai = f32_bits(a_unit(g, i, s));
       for (int j = 0; j < g.nr; ++j) acc[i][j] = std::fma(ai, f32_bits(b[j]), acc[i][j]);
     }
   }
@@ -67,10 +73,10 @@ void generic_ukernel_bf16(const UkArgs& g) {
   float acc[kMR][kNR];
   start(acc, g);
   for (int64_t s = 0; s < g.steps; ++s) {
-    const uint32_t* a = g.a + s * kMR;
     const uint32_t* b = g.b + s * kNR;
     for (int i = 0; i < g.mr; ++i) {
-      float a_lo = flush(f32_bits(a[i] << 16)), a_hi = flush(f32_bits(a[i] & 0xffff0000u));
+      uint32_t ai = a_unit(g, i, s);
+      float a_lo = flush(f32_bits(ai << 16)), a_hi = flush(f32_bits(ai & 0xffff0000u));
       for (int j = 0; j < g.nr; ++j) {
         float b_lo = flush(f32_bits(b[j] << 16)), b_hi = flush(f32_bits(b[j] & 0xffff0000u));
         float c = flush(std::fma(a_hi, b_hi, flush(acc[i][j])));
@@ -84,6 +90,13 @@ void generic_ukernel_bf16(const UkArgs& g) {
 void generic_pack(uint32_t* dst, int P, const void* src, bool bf16, int64_t lanes, int64_t k,
                   int64_t ls, int64_t ks) {
   int64_t steps = steps_of(k, bf16);
+  if (lanes > P) {  // several panels
+    size_t esz = bf16 ? 2 : 4;
+    for (int64_t q = 0; q * P < lanes; ++q)
+      generic_pack(dst + q * steps * P, P, static_cast<const char*>(src) + q * P * ls * esz, bf16,
+                   std::min<int64_t>(P, lanes - q * P), k, ls, ks);
+    return;
+  }
   const float* f = static_cast<const float*>(src);
   const uint16_t* h = static_cast<const uint16_t*>(src);
   for (int64_t s = 0; s < steps; ++s)

@@ -28,21 +28,23 @@ struct TileStore {
 };
 
 struct UkArgs {
-  int64_t steps = 0;          // k steps (f32) or k pairs (bf16)
-  const uint32_t* a = nullptr;  // A micro-panel: steps x kMR units
+  int64_t steps = 0;            // k steps (f32) or k pairs (bf16)
+  const uint32_t* a = nullptr;  // A unit (row i, step s) at a + i * a_row + s * a_step bytes:
+  int64_t a_row = 4;            // a packed panel (the defaults), or rows of a row-major
+  int64_t a_step = kMR * 4;     // matrix read in place (a_row = its row stride in bytes)
   const uint32_t* b = nullptr;  // B micro-panel: steps x kNR units
-  float* c = nullptr;         // f32 tile (row stride ldc): read when load_c,
-  int64_t ldc = 0;            // written when store == nullptr
-  int mr = kMR, nr = kNR;     // valid rows and columns of the tile
-  bool load_c = false;        // start each chain from c (else from +0)
+  float* c = nullptr;           // f32 tile (row stride ldc): read when load_c,
+  int64_t ldc = 0;              // written when store == nullptr
+  int mr = kMR, nr = kNR;       // valid rows and columns of the tile
+  bool load_c = false;          // start each chain from c (else from +0)
   const TileStore* store = nullptr;
 };
 
 using Ukernel = void (*)(const UkArgs&);
 
-// Packs `lanes` (<= P) lanes x k elements of a strided f32 (bf16 == false) or bf16
-// matrix into one panel of P lanes: element (lane l, k index t) is at
-// src + (l * ls + t * ks) elements. Writes steps(k) * P units.
+// Packs `lanes` lanes x k elements of a strided f32 (bf16 == false) or bf16 matrix
+// into ceil(lanes / P) panels of P lanes, panel q at dst + q * steps(k) * P: element
+// (lane l, k index t) is at src + (l * ls + t * ks) elements.
 using PackPanel = void (*)(uint32_t* dst, int P, const void* src, bool bf16, int64_t lanes,
                            int64_t k, int64_t ls, int64_t ks);
 
