@@ -6,7 +6,9 @@
 //   oomless_bench copy  [--mb 800] [--threads 2] [--reps 5]
 //   oomless_bench read  [--mb 800] [--threads 2] [--reps 5]
 //   oomless_bench sgemm --m M --n N --k K [--batch B] [--threads 2] [--reps 3]
+//   oomless_bench peak  [--threads 2]   (FMA f32 and vdpbf16ps throughput)
 #include <cblas.h>
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -149,6 +151,61 @@ int sgemm(int argc, char** argv) {
   return 0;
 }
 
+// The machine's arithmetic peak: 24 independent accumulator chains (enough to cover
+// the latency of vfmadd231ps and vdpbf16ps at two per cycle) on registers only.
+// Counted as 2 flops per f32 lane per FMA, 4 per lane per vdpbf16ps (two products).
+template <bool Bf16>
+__attribute__((target("avx512f,avx512bf16"), noinline)) float peak_loop(int64_t iters, float seed) {
+  constexpr int kChains = 24;
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(seed * static_cast<float>(i));
+  __m512 a = _mm512_set1_ps(seed), b = _mm512_set1_ps(0.999f);
+  __m512bh ah = (__m512bh)_mm512_set1_epi16(0x3f80), bh = (__m512bh)_mm512_set1_epi16(0x3f7f);
+  asm volatile("" : "+v"(a), "+v"(b), "+v"(ah), "+v"(bh));
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < kChains; ++i) {
+      if constexpr (Bf16)
+        acc[i] = _mm512_dpbf16_ps(acc[i], ah, bh);
+      else
+        acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
+    }
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < kChains; ++i) s = _mm512_add_ps(s, acc[i]);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, s);
+  float total = 0;
+  for (float x : lanes) total += x;
+  return total;
+}
+
+int peak(int argc, char** argv) {
+  int threads = static_cast<int>(flag(argc, argv, "--threads", 2));
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16")) {
+    std::printf("{\"kernel\": \"peak\", \"error\": \"no avx512_bf16\"}\n");
+    return 0;
+  }
+  const int64_t iters = 20000000;
+  double gflops[2] = {0, 0};
+  float check = 0;
+  for (int bf = 0; bf < 2; ++bf)
+    for (int r = 0; r < 3; ++r) {
+      auto t0 = Clock::now();
+      float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+      sink += bf ? peak_loop<true>(iters, 1.0f) : peak_loop<false>(iters, 1.0f);
+      double t = seconds_since(t0);
+      check += sink;
+      double flops = static_cast<double>(threads) * iters * 24 * 16 * (bf ? 4 : 2);
+      gflops[bf] = std::max(gflops[bf], flops / t * 1e-9);
+    }
+  std::printf(
+      "{\"kernel\": \"peak\", \"threads\": %d, \"f32_fma_gflops\": %.1f, "
+      "\"bf16_dpbf16_gflops\": %.1f, \"check\": %g}\n",
+      threads, gflops[0], gflops[1], static_cast<double>(check));
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,9 +213,11 @@ int main(int argc, char** argv) {
   if (cmd == "copy") return copy(argc, argv);
   if (cmd == "read") return read(argc, argv);
   if (cmd == "sgemm") return sgemm(argc, argv);
+  if (cmd == "peak") return peak(argc, argv);
   std::fprintf(stderr,
                "usage: oomless_bench copy|read [--mb 800] [--threads 2] [--reps 5]\n"
                "       oomless_bench sgemm --m M --n N --k K [--batch 1] [--threads 2] "
-               "[--reps 3]\n");
+               "[--reps 3]\n"
+               "       oomless_bench peak [--threads 2]\n");
   return 2;
 }

@@ -5,7 +5,7 @@
 
 #include "ops/conv/geometry.hpp"
 #include "ops/families.hpp"
-#include "ops/matmul/kernels.hpp"
+#include "ops/gemm/gemm.hpp"
 #include "ops/reduce/kernels.hpp"
 
 namespace oomless::ops {
@@ -112,11 +112,11 @@ std::vector<SplitAxis> reduce_axes(const std::vector<TensorSpec>& in, const Args
   return axes;
 }
 
-// Output rows of a GEMM are computed in row tiles of kMBlock aligned to the
-// whole output (ops/matmul/kernels.hpp): row chunks start on tile borders.
+// Every GEMM output element is the same chain of operations wherever the rows are
+// cut (ops/gemm/gemm.hpp: kRowAlign is 1), so row chunks may start anywhere.
 std::vector<SplitAxis> matmul_axes(MatmulOp m, const std::vector<TensorSpec>& in,
                                    const OutputSpec& out) {
-  constexpr int64_t tile = matmul::kMBlock;
+  constexpr int64_t tile = gemm::kRowAlign;
   switch (m) {
     case MatmulOp::Mm:
       return {{0, {0, -1}, tile}};

@@ -1,5 +1,5 @@
-// mm, bmm, addmm and linear on the host: torch semantics, OpenBLAS sgemm underneath
-// (ops/matmul/kernels.hpp). Shapes are validated here too (errors name the op and
+// mm, bmm, addmm and linear on the host: torch semantics, the packed GEMM of
+// ops/gemm/gemm.hpp underneath. Shapes are validated here too (errors name the op and
 // both shapes), so exec is safe without the infer phase.
 //
 // Semantics (torch):
@@ -20,6 +20,7 @@
 
 #include "core/error.hpp"
 #include "ops/families.hpp"
+#include "ops/gemm/gemm.hpp"
 #include "ops/matmul/kernels.hpp"
 
 namespace oomless::ops {
@@ -80,6 +81,14 @@ RowSource row_source(const Tensor& t, const Shape& out_shape) {
   return s;
 }
 
+// f32 copy of a row of the epilogue's input when it is the same for every output row
+// (a bias broadcast over rows: linear's [m] bias, addmm's [m] or [1, m] input).
+bool row_invariant(const RowSource& s) {
+  for (size_t d = 0; d < s.lead.size(); ++d)
+    if (s.lead[d] != 1 && s.lead_strides[d] != 0) return false;
+  return true;
+}
+
 // out (contiguous, [batch * n] rows of m) = beta * in + alpha * (A_b @ B_b) for each
 // batch b, where A_b = a offset by b * a_bs elements (likewise B_b).
 void run(const MatRef& a0, int64_t a_bs, const MatRef& b0, int64_t b_bs, int64_t batch, float alpha,
@@ -88,50 +97,57 @@ void run(const MatRef& a0, int64_t a_bs, const MatRef& b0, int64_t b_bs, int64_t
   if (batch == 0 || n == 0 || m == 0) return;
   if (k == 0) alpha = 0.0f;  // empty product: BLAS skips it, so inf*0 cannot appear
   DType odt = out.dtype();
-  bool f32_out = odt == DType::F32;
-  bool need_epilogue = !f32_out || in != nullptr || alpha != 1.0f;
-  // f32 outputs accumulate in place; bf16 ones in an f32 block of about 16 MiB of
-  // whole rows, a multiple of kMBlock so the chunking does not change results. Several
-  // row tiles per chunk let the kernel widen each bf16 B block once for several of them.
-  int64_t chunk = n;
-  if (!f32_out) {
-    int64_t want = std::max<int64_t>(1, ((int64_t{1} << 22) / m) / matmul::kMBlock);
-    chunk = std::min(n, want * matmul::kMBlock);
-  }
   char* out_base = static_cast<char*>(out.raw());
   int64_t oes = static_cast<int64_t>(esize(odt));
-  // One batch entry; acc_space holds chunk * m floats for bf16 outputs.
-  auto one = [&](int64_t bi, float* acc_space) {
-    MatRef a = offset(a0, bi * a_bs), b = offset(b0, bi * b_bs);
-    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-      int64_t r1 = std::min(n, r0 + chunk);
-      char* orow = out_base + ((bi * n + r0) * m) * oes;
-      float* acc = f32_out ? reinterpret_cast<float*>(orow) : acc_space;
-      if (alpha != 0.0f) matmul::gemm_rows(a, b, r0, r1, 0, k, acc, m, false);
-      if (!need_epilogue) continue;
-      int64_t rows = r1 - r0;
+  if (alpha == 0.0f) {  // no product: the epilogue alone (beta * in, or zeros)
+    int64_t rows = batch * n;
 #pragma omp parallel for if (rows * m > (1 << 16)) schedule(static)
-      for (int64_t i = 0; i < rows; ++i) {
-        const void* src = in ? in->row(bi * n + r0 + i) : nullptr;
-        matmul::epilogue_row(acc + i * m, m, alpha, src, in ? in->dtype : odt,
-                             in ? in->col_stride : 0, beta, orow + i * m * oes, odt);
-      }
-    }
-  };
-  size_t acc_floats = f32_out ? 0 : static_cast<size_t>(chunk * m);
-  if (batch > 1 && n <= matmul::kMBlock && m <= matmul::kNBlock) {
-    // Each entry is a single tile: parallelise over the batch instead (the tile is
-    // computed the same way on any thread, so results do not change).
-#pragma omp parallel if (batch * n * m * std::max <int64_t>(k, 1) >= (int64_t{1} << 18))
-    {
-      std::vector<float> acc(acc_floats);
-#pragma omp for schedule(static)
-      for (int64_t bi = 0; bi < batch; ++bi) one(bi, acc.data());
-    }
-  } else {
-    std::vector<float> acc(acc_floats);
-    for (int64_t bi = 0; bi < batch; ++bi) one(bi, acc.data());
+    for (int64_t r = 0; r < rows; ++r)
+      matmul::epilogue_row(nullptr, m, 0.0f, in ? in->row(r) : nullptr, in ? in->dtype : odt,
+                           in ? in->col_stride : 0, beta, out_base + r * m * oes, odt);
+    return;
   }
+  // A bias broadcast over rows with alpha == beta == 1 is the kernel's column bias
+  // (acc + bias in f32, the value epilogue_row computes); anything else goes through
+  // epilogue_row on each finished tile.
+  std::vector<float> col_bias;
+  bool custom = in != nullptr || alpha != 1.0f;
+  if (in && alpha == 1.0f && beta == 1.0f && row_invariant(*in)) {
+    col_bias.resize(static_cast<size_t>(m));
+    matmul::epilogue_row(nullptr, m, 0.0f, in->row(0), in->dtype, in->col_stride, 1.0f,
+                         col_bias.data(), DType::F32);
+    custom = false;
+  }
+  std::vector<gemm::Problem> problems(static_cast<size_t>(batch));
+  for (int64_t bi = 0; bi < batch; ++bi) {
+    gemm::Problem& p = problems[static_cast<size_t>(bi)];
+    p.m = n;
+    p.n = m;
+    p.k = k;
+    p.dtype = a0.dtype;
+    p.a = offset(a0, bi * a_bs);
+    p.b = offset(b0, bi * b_bs);
+    char* obase = out_base + bi * n * m * oes;
+    p.out.out = obase;
+    p.out.dtype = odt;
+    p.out.rs = m;
+    p.out.cs = 1;
+    if (!col_bias.empty()) p.out.col_bias = col_bias.data();
+    if (custom)
+      p.out.custom = [=](const float* tile, int64_t ld, int64_t i0, int64_t j0, int64_t rows,
+                         int64_t cols) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const char* src = nullptr;
+          if (in)
+            src = static_cast<const char*>(in->row(bi * n + i0 + r)) +
+                  j0 * in->col_stride * static_cast<int64_t>(esize(in->dtype));
+          matmul::epilogue_row(tile + r * ld, cols, alpha, src, in ? in->dtype : odt,
+                               in ? in->col_stride : 0, beta, obase + ((i0 + r) * m + j0) * oes,
+                               odt);
+        }
+      };
+  }
+  gemm::run(problems.data(), problems.size());
 }
 
 DType common_dtype(const OpCall& call) {
