@@ -228,7 +228,12 @@ CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
     e.program_id = program_id;
     throw e;
   }
-  if (auto lowest = l1_.lowest_allocated(); lowest && *lowest < end) {
+  // The L1_SMALL carve-out at the top of L1 counts as occupied: CBs never grow
+  // into it (an assumption: tt-metal's check reads the L1 allocator only, and
+  // CBs reaching L1_SMALL would need an almost empty L1).
+  std::optional<int64_t> lowest = l1_.lowest_allocated();
+  if (!lowest && profile_.l1_small_size > 0) lowest = profile_.l1_bank_hi();
+  if (lowest && *lowest < end) {
     OutOfMemory e(
         fmt::format("Statically allocated circular buffers in program {} clash with L1 buffers on "
                     "core range {}. "

@@ -119,7 +119,7 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
   // An op with a memory script (conv2d) holds its tensors in TT-NN's own device
   // forms (NHWC shards, prepared weights, host-resident inputs): its buffers are
   // placed and accounted, its data stays in the host tensors.
-  const bool host_data = call.op->steps != nullptr && !call.streaming_cbs;
+  const bool host_data = call.op->steps != nullptr || call.op->inputs != nullptr;
   std::vector<DeviceTensor> din;
   for (size_t i = 0; i < inputs.size() && !host_data; ++i) {
     DeviceTensor d{placed.inputs[i], call.inputs[i].shape, call.inputs[i].dtype, call.layout};

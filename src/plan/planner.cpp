@@ -140,9 +140,17 @@ std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& prof
       p.device_call.streaming_cbs = streaming;
       // Chunk extent for m units of alignment.
       auto extent_of = [&](int64_t m) { return std::min(extent, m * align); };
+      // Ops with a memory script (conv2d) differ by chunk (padding at the
+      // edges, TT-NN's own slicing of each): the first, a middle and the last
+      // chunk cover every geometry. Other ops: the first chunk is the largest.
       auto fits = [&](int64_t m) {
         p.chunk = extent_of(m);
-        return precheck(chunk_call(p, req, 0), profile).fits;
+        const int64_t n = (extent + p.chunk - 1) / p.chunk;
+        for (int64_t i : {int64_t{0}, int64_t{1}, n - 1}) {
+          if (i >= n || (i > 0 && !req.op->steps)) continue;
+          if (!precheck(chunk_call(p, req, i), profile).fits) return false;
+        }
+        return true;
       };
       if (!fits(1)) continue;
       int64_t lo = 1, hi = (extent + align - 1) / align;

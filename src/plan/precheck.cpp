@@ -68,8 +68,13 @@ std::shared_ptr<device::Buffer> record(device::Device& dev, const CallSpec& call
 // Allocates a memory script's buffer and records it.
 std::shared_ptr<device::Buffer> record_step(device::Device& dev, QueryResult& r,
                                             const ops::MemStep& st) {
-  device::Footprint f =
-      dev.footprint(st.type, st.layout, st.pages, st.page_size, st.shard_pages, st.cores);
+  device::Footprint f;
+  try {
+    f = dev.footprint(st.type, st.layout, st.pages, st.page_size, st.shard_pages, st.cores);
+  } catch (const InvalidArgument& e) {
+    throw Error(
+        fmt::format("memory script step '{}' {}: {}", st.name, shape_str(st.shape), e.what()));
+  }
   AllocationRecord a{st.name, st.type,          st.shape,    f.total_bytes(),
                      f.banks, f.bytes_per_bank, f.num_pages, f.page_size};
   a.layout = st.layout;
@@ -206,8 +211,9 @@ Placement run_script(device::Device& dev, const CallSpec& call, QueryResult& r,
 
 }  // namespace
 
-std::vector<std::shared_ptr<device::Buffer>> place_inputs(device::Device& dev, const CallSpec& call,
-                                                          QueryResult& r) {
+std::vector<std::shared_ptr<device::Buffer>> place_inputs(
+    device::Device& dev, const CallSpec& call, QueryResult& r,
+    std::vector<std::shared_ptr<device::Buffer>>* spare) {
   std::vector<ops::InputPlacement> how(call.inputs.size());
   if (call.op->inputs) how = call.op->inputs(*call.op, call.inputs, call.args);
   std::vector<std::shared_ptr<device::Buffer>> inputs;
@@ -229,7 +235,10 @@ std::vector<std::shared_ptr<device::Buffer>> place_inputs(device::Device& dev, c
       ops::TensorSpec t = call.inputs[i];
       if (!how[i].device_shape.empty()) t.shape = how[i].device_shape;
       auto buf = record(dev, call, r, what, t, call.in_memory);
-      if (set == 0) inputs.push_back(buf);
+      if (set == 0)
+        inputs.push_back(buf);
+      else if (spare)
+        spare->push_back(buf);
     }
   }
   return inputs;
@@ -237,16 +246,18 @@ std::vector<std::shared_ptr<device::Buffer>> place_inputs(device::Device& dev, c
 
 Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
   r.outputs = device_outputs(call);  // validates before anything is allocated
-  std::vector<std::shared_ptr<device::Buffer>> inputs;
+  std::vector<std::shared_ptr<device::Buffer>> inputs, spare;
   try {
-    inputs = place_inputs(dev, call, r);
+    inputs = place_inputs(dev, call, r, &spare);
   } catch (const device::OutOfMemory& e) {
     fail_with(r, e);
     record_peaks(dev, r);
     if (call.op->steps && !call.streaming_cbs) describe_script(dev, call, r);
     throw;
   }
-  return place_call(dev, call, std::move(inputs), r);
+  Placement p = place_call(dev, call, std::move(inputs), r);
+  p.spare.insert(p.spare.begin(), spare.begin(), spare.end());
+  return p;
 }
 
 Placement place_call(device::Device& dev, const CallSpec& call,

@@ -98,8 +98,10 @@ Placement place_call(device::Device& dev, const CallSpec& call,
 
 // Places the call's inputs only (as the op's `inputs` says: device shapes,
 // host-resident inputs skipped with a null buffer), recording them in `r`.
-std::vector<std::shared_ptr<device::Buffer>> place_inputs(device::Device& dev, const CallSpec& call,
-                                                          QueryResult& r);
+// Further buffer sets' inputs go to `spare` (freed at once when null).
+std::vector<std::shared_ptr<device::Buffer>> place_inputs(
+    device::Device& dev, const CallSpec& call, QueryResult& r,
+    std::vector<std::shared_ptr<device::Buffer>>* spare = nullptr);
 
 // Ops with a `dram_slices` argument (conv2d's DRAM slicing): the smallest slice
 // count whose whole slice-by-slice placement fits on `live` (the call's inputs

@@ -142,12 +142,12 @@ bool split_reader_viable(ConvShard shard, int64_t abh, int64_t cin_padded, int64
   const uint32_t act_bytes = in_bytes * static_cast<uint32_t>(abh * kT * cin_padded * kw);
   const float act = clk * static_cast<float>(act_bytes) / noc_rate(unit, local, min_bytes);
   const auto w_bytes = static_cast<uint32_t>(weights_tile * weights_block_ntiles);
-  const float weights =
-      clk * static_cast<float>(w_bytes) *
-      (1.0f / noc_rate(static_cast<uint32_t>(weights_tile), dram, min_bytes) +
-       1.0f / noc_rate(w_bytes, mcast, min_bytes));
-  const auto tilize = static_cast<float>(
-      tilize_cycles_per_tile(d.blackhole, halo_dtype(in), out, fp32) * static_cast<uint32_t>(abw * abh));
+  const float weights = clk * static_cast<float>(w_bytes) *
+                        (1.0f / noc_rate(static_cast<uint32_t>(weights_tile), dram, min_bytes) +
+                         1.0f / noc_rate(w_bytes, mcast, min_bytes));
+  const auto tilize =
+      static_cast<float>(tilize_cycles_per_tile(d.blackhole, halo_dtype(in), out, fp32) *
+                         static_cast<uint32_t>(abw * abh));
   return act / 2 + std::max(weights, tilize) < std::max(act + tilize, weights);
 }
 
@@ -173,8 +173,8 @@ std::vector<CbInfo> cb_info(ConvShard shard, const BlockCfg& b, int64_t weight_r
   const bool fp32 = s.in_dtype == DType::F32 && s.weights_dtype == DType::F32;
   const int64_t num_blocks_act_h = b.pc_h / b.abh;
   const bool split = (shard == ConvShard::Height || shard == ConvShard::Block) && b.abh > 1 &&
-                     split_reader_viable(shard, b.abh, cin_padded, kw, d, s.in_dtype, b.pc_w * b.abw,
-                                         w_tile, dil_w, b.abw, fp32, s.out_dtype);
+                     split_reader_viable(shard, b.abh, cin_padded, kw, d, s.in_dtype,
+                                         b.pc_w * b.abw, w_tile, dil_w, b.abw, fp32, s.out_dtype);
   if (split_out) *split_out = split;
   int64_t act_tiles = b.abh * b.abw, act_split_tiles = 0;
   if (split) {
@@ -209,7 +209,7 @@ std::vector<CbInfo> cb_info(ConvShard shard, const BlockCfg& b, int64_t weight_r
   }
   const bool overlap_act = shard != ConvShard::Height && skip_act_cb;
   cbs.push_back({{"act",
-                  overlap_act                   ? 0
+                  overlap_act                  ? 0
                   : shard == ConvShard::Height ? act_tiles
                                                : act_tiles + act_split_tiles,
                   shard == ConvShard::Height ? in_tile : out_tile},
@@ -394,10 +394,10 @@ ConvPlanL1 plan_conv_l1(const ConvCallShape& s, ConvShard shard, ConvInputForm f
   p.weight_cols = round_up(c.kp, c.sub_w * kT);
   p.bias_cols = s.has_bias ? round_up(c.kp, c.sub_w * kT) : 0;
   // skip_activation_mcast (conv_skip_mcast): one core per activation block.
-  const bool skip_act = shard == ConvShard::Height ? c.out.nhw * c.out.c == 1
-                                                   : c.out.c == 1 && in.c == 1;
-  auto all = cb_info(shard, c.b, p.weight_rows, p.weight_cols, s.kh, s.kw, s.dw, s,
-                     p.input_shard_w, skip_act, cfg, d, &p.split_reader);
+  const bool skip_act =
+      shard == ConvShard::Height ? c.out.nhw * c.out.c == 1 : c.out.c == 1 && in.c == 1;
+  auto all = cb_info(shard, c.b, p.weight_rows, p.weight_cols, s.kh, s.kw, s.dw, s, p.input_shard_w,
+                     skip_act, cfg, d, &p.split_reader);
   p.conv_cbs = static_cbs(all);
   p.output_shard_tiles = c.b.pc_h * c.b.pc_w;
   p.reader_indices_bytes = c.b.pc_h * kT * 2;
@@ -417,8 +417,8 @@ ConvL1Estimate estimate_conv_l1(const ConvCallShape& s, ConvShard shard, ConvInp
   const int64_t cp = round_up(s.C, in.c * align);
   Common c = conv_configs(s, shard, in, cp, d, cfg);
   const int64_t weight_rows = round_up(s.C, align) * s.kh * s.kw;
-  auto all = cb_info(shard, c.b, weight_rows, round_up(s.K, kT), s.kh, s.kw, s.dw, s, cp, false,
-                     cfg, d);
+  auto all =
+      cb_info(shard, c.b, weight_rows, round_up(s.K, kT), s.kh, s.kw, s.dw, s, cp, false, cfg, d);
   ConvL1Estimate e;
   e.core_count = std::max(in.cores, c.out.cores);
   e.cb_size = cb_sum(static_cbs(all));
@@ -525,6 +525,8 @@ ConvSlicing conv_slices(const ConvCallShape& whole, SliceDim dim, int64_t num_sl
     const ConvCallShape probe = slice_call(whole, dim, start, end, false, cfg.output_tiled);
     const bool single = (dim == SliceDim::Height ? probe.H : probe.W) == in_extent;
     sl.call = slice_call(whole, dim, start, end, single, cfg.output_tiled);
+    // No input rows (cols): op_slicing skips the slice without moving on.
+    if ((dim == SliceDim::Height ? sl.call.H : sl.call.W) <= 0) continue;
     r.slices.push_back(sl);
     // get_L1_usage: the slice's own auto shard, then max(halo in + halo out, total).
     const ConvShard shard = auto_shard(sl.call, {input_tiled, false}, d, cfg);
@@ -598,7 +600,7 @@ std::vector<InputPlacement> conv_inputs(const OpDesc& op, const std::vector<Tens
                                         const Args& args) {
   const ConvGeom g = conv_geometry(op.name, in, args);
   std::vector<InputPlacement> p(in.size());
-  p[0].device_shape = {1, 1, g.N * g.H * g.W, g.C};  // NHWC, flattened as TT-NN holds it
+  p[0].device_shape = {1, 1, g.N * g.H * g.W, g.C};            // NHWC, flattened as TT-NN holds it
   for (size_t i = 1; i < in.size(); ++i) p[i].on_host = true;  // prepared by conv2d itself
   return p;
 }
@@ -672,9 +674,8 @@ struct ScriptBuilder {
 
   // One conv2d_L1 on an input `input_name` that is interleaved (reshard first)
   // or already sharded (a DRAM slice). Leaves the conv output `out_name` live.
-  void conv_l1(const ConvCallShape& s, ConvShard shard, ConvInputForm form,
-               const std::string& tag, const std::string& out_name, bool reshard,
-               const std::string& sliced_input) {
+  void conv_l1(const ConvCallShape& s, ConvShard shard, ConvInputForm form, const std::string& tag,
+               const std::string& out_name, bool reshard, const std::string& sliced_input) {
     const ConvPlanL1 p = plan_conv_l1(s, shard, form, d, cfg);
     const std::string sh(conv_shard_name(shard));
     m.notes.push_back(fmt::format(
@@ -695,14 +696,14 @@ struct ScriptBuilder {
       conv_in = tag + "conv input (" + sh + ")";
       if (p.input_tiled) {
         const int64_t per = p.input_shard_h / kT * div_up(p.input_shard_w, kT);
-        m.steps.push_back(alloc(conv_in, BufferType::L1, ml, per * p.in_cores,
-                                tile_page_bytes(s.in_dtype), per, p.in_cores,
-                                {1, 1, p.input_shard_h * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
+        m.steps.push_back(alloc(
+            conv_in, BufferType::L1, ml, per * p.in_cores, tile_page_bytes(s.in_dtype), per,
+            p.in_cores, {1, 1, p.input_shard_h * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
       } else {
-        m.steps.push_back(alloc(conv_in, BufferType::L1, ml, p.input_shard_h * p.in_cores,
-                                p.input_shard_w * static_cast<int64_t>(element_size(hd)),
-                                p.input_shard_h, p.in_cores,
-                                {1, 1, p.input_shard_h * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
+        m.steps.push_back(alloc(
+            conv_in, BufferType::L1, ml, p.input_shard_h * p.in_cores,
+            p.input_shard_w * static_cast<int64_t>(element_size(hd)), p.input_shard_h, p.in_cores,
+            {1, 1, p.input_shard_h * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
       }
       m.steps.push_back(program(tag + "interleaved_to_sharded", {}));
     }
@@ -720,9 +721,10 @@ struct ScriptBuilder {
       }
     }
     const std::string halo = tag + "halo output (" + sh + ")";
-    m.steps.push_back(alloc(halo, BufferType::L1, ml, p.halo_sticks_per_core * p.in_cores,
-                            p.halo_stick_bytes, p.halo_sticks_per_core, p.in_cores,
-                            {1, 1, p.halo_sticks_per_core * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
+    m.steps.push_back(
+        alloc(halo, BufferType::L1, ml, p.halo_sticks_per_core * p.in_cores, p.halo_stick_bytes,
+              p.halo_sticks_per_core, p.in_cores,
+              {1, 1, p.halo_sticks_per_core * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
     // Config tensors live in L1_SMALL, cached per sliding-window config.
     auto key = std::make_tuple(s.H, s.W, s.pt, s.pb, s.pl, s.pr, static_cast<int>(shard));
     const bool new_config = configs.emplace(key, static_cast<int>(configs.size())).second;
@@ -736,8 +738,8 @@ struct ScriptBuilder {
       halo_cbs.push_back({"untilize_out0", 2 * ntiles, tile_page_bytes(hd)});
       halo_cbs.push_back({"untilize_out1", 2 * ntiles, tile_page_bytes(hd)});
     }
-    for (const char* cfg_name : {"padding config 0", "padding config 1", "gather config 0",
-                                 "gather config 1"}) {
+    for (const char* cfg_name :
+         {"padding config 0", "padding config 1", "gather config 0", "gather config 1"}) {
       const bool gather = cfg_name[0] == 'g';
       const int64_t bytes = halo_config_bytes(s, p, gather);
       if (cfg.config_tensors_in_dram) {
@@ -764,15 +766,15 @@ struct ScriptBuilder {
       m.steps.push_back(again);
     }
     const int64_t out_tile = tile_page_bytes(s.out_dtype);
-    m.steps.push_back(alloc(out_name, BufferType::L1, ml, p.output_shard_tiles * p.out_cores,
-                            out_tile, p.output_shard_tiles, p.out_cores,
-                            {1, 1, p.per_core_out_h_ntiles * kT * p.cores_nhw,
-                             p.out_channels_padded}));
+    m.steps.push_back(
+        alloc(out_name, BufferType::L1, ml, p.output_shard_tiles * p.out_cores, out_tile,
+              p.output_shard_tiles, p.out_cores,
+              {1, 1, p.per_core_out_h_ntiles * kT * p.cores_nhw, p.out_channels_padded}));
     if (new_config && !cfg.config_tensors_in_dram) {
-      MemStep idx = alloc(fmt::format("conv reader indices #{} (L1_SMALL)", ctag),
-                          BufferType::L1_SMALL, MemoryLayout::HeightSharded, p.in_cores,
-                          p.reader_indices_bytes, 1, p.in_cores,
-                          {p.in_cores, p.reader_indices_bytes / 2});
+      MemStep idx =
+          alloc(fmt::format("conv reader indices #{} (L1_SMALL)", ctag), BufferType::L1_SMALL,
+                MemoryLayout::HeightSharded, p.in_cores, p.reader_indices_bytes, 1, p.in_cores,
+                {p.in_cores, p.reader_indices_bytes / 2});
       idx.persists = true;
       m.steps.push_back(idx);
     }
@@ -801,8 +803,8 @@ MemScript conv_steps(const OpDesc& op, const std::vector<TensorSpec>& in, const 
       "halo padding/gather config tensor sizes (L1_SMALL) are estimates (runs per image row); "
       "the conv reader-indices tensor is sized as the CB that aliases it");
   m.not_modelled.push_back("in-place halo (tt-metal 2026) and activation reuse: off");
-  const bool mm_conv = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && g.ph == 0 &&
-                       g.pw == 0 && s.dh == 1 && s.dw == 1;
+  const bool mm_conv = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && g.ph == 0 && g.pw == 0 &&
+                       s.dh == 1 && s.dw == 1;
   if (mm_conv)
     m.not_modelled.push_back(
         "a 1x1 stride-1 unpadded conv runs as ttnn.linear in TT-NN (no halo); modelled here as "
@@ -816,15 +818,24 @@ MemScript conv_steps(const OpDesc& op, const std::vector<TensorSpec>& in, const 
         s.groups));
   if (s.in_dtype == DType::BFP8_B && !tiled)
     fail(op.name, "bfloat8_b requires TILE layout; it has no ROW_MAJOR pages");
+  if (numel(out.outputs.at(0).shape) == 0 || s.N * s.H * s.W * s.C == 0) {
+    // Nothing to compute: TT-NN returns the (empty) output without a program.
+    MemStep e =
+        tile_tensor("output (empty)", ctx.out_memory, {1, 1, s.N * s.OH() * s.OW(), s.K}, od);
+    e.output = 0;
+    m.steps = {e};
+    return m;
+  }
 
   if (ctx.in_memory != BufferType::DRAM) {
     // conv2d_L1: input already in L1 (interleaved): auto shard, reshard, halo, conv.
     const ConvShard shard = auto_shard(s, {tiled, false}, d, b.cfg);
-    m.notes.push_back(fmt::format(
-        "execution path L1 (input in L1, no slice config): auto shard picked {}",
-        conv_shard_name(shard)));
+    m.notes.push_back(
+        fmt::format("execution path L1 (input in L1, no slice config): auto shard picked {}",
+                    conv_shard_name(shard)));
     const bool to_dram = ctx.out_memory == BufferType::DRAM;
-    const std::string conv_out = std::string("conv output (") + std::string(conv_shard_name(shard)) + ")";
+    const std::string conv_out =
+        std::string("conv output (") + std::string(conv_shard_name(shard)) + ")";
     b.conv_l1(s, shard, {tiled, false}, "", conv_out, true, "");
     if (!to_dram) {
       for (auto& st : m.steps)
@@ -842,8 +853,8 @@ MemScript conv_steps(const OpDesc& op, const std::vector<TensorSpec>& in, const 
 
   // conv2d_DRAM: output in DRAM first, then slices (or one L1_FULL run).
   m.notes.push_back("execution path DRAM (input in DRAM): conv2d_DRAM with op slicing");
-  MemStep o = tile_tensor("output (DRAM interleaved)", BufferType::DRAM,
-                          {s.N, s.OH(), s.OW(), s.K}, od);
+  MemStep o =
+      tile_tensor("output (DRAM interleaved)", BufferType::DRAM, {s.N, s.OH(), s.OW(), s.K}, od);
   o.output = 0;
   m.steps.push_back(o);
   int64_t n = args.is_none("dram_slices") ? 0 : args.get_int("dram_slices");
@@ -859,8 +870,8 @@ MemScript conv_steps(const OpDesc& op, const std::vector<TensorSpec>& in, const 
     m.notes.push_back(fmt::format(
         "DRAM auto slice (num_slices=0): {} {}-slices; TT-NN's estimate {} B per core <= total "
         "free L1 {} B per bank (the largest free block is {} B)",
-        slicing.num_slices, slicing.dim == SliceDim::Height ? "height" : "width",
-        slicing.l1_usage, free_l1, ctx.device->stats(BufferType::L1).largest_free_block));
+        slicing.num_slices, slicing.dim == SliceDim::Height ? "height" : "width", slicing.l1_usage,
+        free_l1, ctx.device->stats(BufferType::L1).largest_free_block));
   } else {
     const SliceDim dim = best_guess_dim(s.H, s.W, true);
     slicing = conv_slices(s, dim, n, tiled, d, b.cfg);
@@ -871,8 +882,9 @@ MemScript conv_steps(const OpDesc& op, const std::vector<TensorSpec>& in, const 
           n, slicing.max_slices);
       return m;
     }
-    m.notes.push_back(fmt::format("DRAM slicing with num_slices={} along {} (TT-NN's estimate {} B per core)",
-                                  n, dim == SliceDim::Height ? "height" : "width", slicing.l1_usage));
+    m.notes.push_back(
+        fmt::format("DRAM slicing with num_slices={} along {} (TT-NN's estimate {} B per core)", n,
+                    dim == SliceDim::Height ? "height" : "width", slicing.l1_usage));
   }
   if (slicing.num_slices == 1) {
     // Converted to L1_FULL: the DRAM output is dropped, conv2d_L1 runs on the
@@ -898,11 +910,11 @@ MemScript conv_steps(const OpDesc& op, const std::vector<TensorSpec>& in, const 
     // padded_slice: the slice's rows/cols (with halo) from DRAM into L1 shards.
     const ConvPlanL1 p = plan_conv_l1(sl.call, shard, {false, true}, d, b.cfg);
     const std::string in_name = tag + "input (" + std::string(conv_shard_name(shard)) + ")";
-    m.steps.push_back(alloc(in_name, BufferType::L1, mem_layout(shard),
-                            p.input_shard_h * p.in_cores,
-                            p.input_shard_w * static_cast<int64_t>(element_size(halo_dtype(s.in_dtype))),
-                            p.input_shard_h, p.in_cores,
-                            {1, 1, p.input_shard_h * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
+    m.steps.push_back(
+        alloc(in_name, BufferType::L1, mem_layout(shard), p.input_shard_h * p.in_cores,
+              p.input_shard_w * static_cast<int64_t>(element_size(halo_dtype(s.in_dtype))),
+              p.input_shard_h, p.in_cores,
+              {1, 1, p.input_shard_h * p.cores_nhw, p.input_shard_w * p.cores_c_in}));
     m.steps.push_back(program(tag + "padded_slice", {}));
     const std::string out_name = tag + "conv output";
     b.conv_l1(sl.call, shard, {false, true}, tag, out_name, false, in_name);

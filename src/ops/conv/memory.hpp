@@ -57,9 +57,9 @@ struct ConvCallShape {
 // The decisions and sizes of one conv2d_L1 call (the program TT-NN builds).
 struct ConvPlanL1 {
   ConvShard shard = ConvShard::Height;
-  int64_t in_cores = 0, out_cores = 0;           // cores of the input and output grids
+  int64_t in_cores = 0, out_cores = 0;  // cores of the input and output grids
   int64_t cores_nhw = 1, cores_c_in = 1, cores_c_out = 1;
-  int64_t channels_alignment = 32;               // input channels padded to a multiple
+  int64_t channels_alignment = 32;  // input channels padded to a multiple
   int64_t in_channels_padded = 0, out_channels_padded = 0;
   int64_t per_core_out_h_ntiles = 0, per_core_out_w_ntiles = 0;
   int64_t act_block_h_ntiles = 0, act_block_w_ntiles = 0;
@@ -67,14 +67,14 @@ struct ConvPlanL1 {
   bool split_reader = false, fp32_dest_acc = false;
   // The sharded input of the halo: shard rows x channels per core.
   int64_t input_shard_h = 0, input_shard_w = 0;
-  bool input_tiled = true;          // the sharded input's layout
+  bool input_tiled = true;           // the sharded input's layout
   int64_t halo_sticks_per_core = 0;  // max over cores (sliding_window's shard boundaries)
   int64_t halo_stick_bytes = 0;      // one row of input_shard_w channels, bf16 or f32
   // Prepared weights [1,1,weight_rows,weight_cols] and bias, tiles in DRAM.
   int64_t weight_rows = 0, weight_cols = 0, bias_cols = 0;
   // Static CBs of the conv program (the globally allocated ones alias buffers).
   std::vector<CircularBuffer> conv_cbs;
-  int64_t output_shard_tiles = 0;  // per core
+  int64_t output_shard_tiles = 0;    // per core
   int64_t reader_indices_bytes = 0;  // per core (the READER_INDICES CB's page)
 };
 
@@ -136,8 +136,9 @@ struct ConvAutoSlice {
   ConvSlicing slicing;
   std::string fatal;
 };
-ConvAutoSlice conv_auto_slices(const ConvCallShape& whole, bool input_tiled, int64_t l1_free_per_bank,
-                               const ConvDevice& d, const ConvConfig& cfg = {});
+ConvAutoSlice conv_auto_slices(const ConvCallShape& whole, bool input_tiled,
+                               int64_t l1_free_per_bank, const ConvDevice& d,
+                               const ConvConfig& cfg = {});
 
 // The op table's hooks.
 std::vector<InputPlacement> conv_inputs(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
