@@ -15,8 +15,8 @@ using device::BufferType;
 
 namespace {
 
-plan::CallSpec conv(std::vector<Shape> shapes, std::vector<std::string> args, const std::string& mem,
-                    DType dtype = DType::BF16) {
+plan::CallSpec conv(std::vector<Shape> shapes, std::vector<std::string> args,
+                    const std::string& mem, DType dtype = DType::BF16) {
   plan::CallSpec c;
   c.op = &ops::find_op("convolution");
   for (auto& s : shapes) c.inputs.push_back({s, dtype});
@@ -160,8 +160,8 @@ TEST(ConvMemory, L1SmallExhaustion) {
 
 TEST(ConvMemory, StemConv4kInL1FailsPlacingTheInput) {
   // YOLOv12x's stem at 2176x3840: NHWC [1,1,8355840,3], C padded to a tile.
-  auto r = plan::precheck(conv({{1, 3, 2176, 3840}, {96, 3, 3, 3}}, {"stride=2", "padding=1"}, "l1"),
-                          wh_small());
+  auto r = plan::precheck(
+      conv({{1, 3, 2176, 3840}, {96, 3, 3, 3}}, {"stride=2", "padding=1"}, "l1"), wh_small());
   EXPECT_EQ(r.error,
             "Out of Memory: Not enough space to allocate 534773760 B L1 buffer across 64 banks, "
             "where each bank needs to store 8355840 B");
