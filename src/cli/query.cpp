@@ -18,18 +18,36 @@ static int run_query(const CallOptions& o) {
   fmt::print("{} ({}) on {}: {} L1 banks x {} B, {} DRAM banks x {} B\n", call.op->name,
              call.op->aten, profile.name, profile.l1_banks, profile.l1_bank_size(),
              profile.dram_banks, profile.dram_allocatable());
-  fmt::print("  {:<28} {:<5} {:>14} {:>6} {:>14}  {}\n", "allocation", "type", "bytes", "banks",
+  fmt::print("  {:<56} {:<8} {:>14} {:>6} {:>14}  {}\n", "allocation", "type", "bytes", "banks",
              "bytes/bank", "fits");
   for (const auto& a : r.allocations) {
-    if (a.is_view) {
-      fmt::print("  {:<28} {:<5} {:>14} {:>6} {:>14}  {}\n", a.what, "-", 0, "-", 0, "view");
+    if (a.is_view || a.on_host) {
+      fmt::print("  {:<56} {:<8} {:>14} {:>6} {:>14}  {}\n", a.what, "-", 0, "-", 0,
+                 a.is_view ? "view" : "host");
       continue;
     }
-    fmt::print("  {:<28} {:<5} {:>14} {:>6} {:>14}  {}\n", a.what + " " + shape_str(a.shape),
-               device::buffer_type_name(a.buffer_type), a.bytes, a.banks, a.bytes_per_bank,
-               a.fits ? "yes" : "NO");
+    std::string what = a.what + " " + shape_str(a.shape);
+    fmt::print("  {:<56} {:<8} {:>14} {:>6} {:>14}  {}\n", what,
+               device::buffer_type_name(a.buffer_type), a.is_free ? -a.bytes : a.bytes, a.banks,
+               a.is_free ? -a.bytes_per_bank : a.bytes_per_bank,
+               a.is_free ? "freed"
+               : a.fits  ? "yes"
+                         : "NO");
   }
-  if (!r.cbs.empty()) {
+  for (const auto& p : r.programs) {
+    std::string list;
+    for (const auto& cb : p.cbs)
+      list +=
+          fmt::format("{}{} {}x{} B", list.empty() ? "" : ", ", cb.name, cb.pages, cb.page_size);
+    fmt::print("  program {}: CBs {} B per core{}{}\n", p.name, p.cb_bytes_per_core,
+               list.empty() ? "" : " (" + list + ")",
+               !p.reached ? "  (not reached)"
+               : p.fits   ? ""
+                          : "  NO");
+  }
+  for (const auto& n : r.notes) fmt::print("  note: {}\n", n);
+  for (const auto& n : r.not_modelled) fmt::print("  not modelled: {}\n", n);
+  if (!r.cbs.empty() && r.programs.empty()) {
     std::string list;
     for (const auto& cb : r.cbs)
       list +=
@@ -38,6 +56,9 @@ static int run_query(const CallOptions& o) {
   }
   fmt::print("  peak L1 per core: {} B of {} B; peak DRAM per bank: {} B of {} B\n",
              r.peak_l1_per_core, profile.l1_size, r.peak_dram_per_bank, profile.dram_bank_size);
+  if (profile.l1_small_size > 0 || r.l1_small.peak_allocated > 0)
+    fmt::print("  peak L1_SMALL per bank: {} B of {} B\n", r.l1_small.peak_allocated,
+               profile.l1_small_size);
   for (size_t i = 0; i < r.outputs.outputs.size(); ++i)
     fmt::print("  output {}: {} {}\n", i, shape_str(r.outputs.outputs[i].shape),
                dtype_name(r.outputs.outputs[i].dtype));

@@ -9,7 +9,29 @@
 namespace oomless::device {
 
 std::string_view buffer_type_name(BufferType t) {
-  return t == BufferType::L1 ? "L1" : "DRAM";
+  switch (t) {
+    case BufferType::L1:
+      return "L1";
+    case BufferType::L1_SMALL:
+      return "L1_SMALL";
+    case BufferType::DRAM:
+      return "DRAM";
+  }
+  return "?";
+}
+
+std::string_view memory_layout_name(MemoryLayout l) {
+  switch (l) {
+    case MemoryLayout::Interleaved:
+      return "interleaved";
+    case MemoryLayout::HeightSharded:
+      return "height sharded";
+    case MemoryLayout::BlockSharded:
+      return "block sharded";
+    case MemoryLayout::WidthSharded:
+      return "width sharded";
+  }
+  return "?";
 }
 
 BufferType parse_buffer_type(std::string_view s, std::string_view op) {
@@ -36,7 +58,11 @@ Device::Device(Profile profile, bool backed)
       l1_(profile_.l1_banks, profile_.l1_bank_lo(), profile_.l1_bank_hi(), profile_.l1_alignment,
           /*top_down=*/true),
       dram_(profile_.dram_banks, profile_.dram_bank_lo(), profile_.dram_bank_hi(),
-            profile_.dram_alignment, /*top_down=*/false) {
+            profile_.dram_alignment, /*top_down=*/false),
+      // L1_SMALL spans [l1_size - l1_small_size, l1_size) of every L1 bank. Its
+      // direction only moves addresses inside the region; top-down like L1.
+      l1_small_(profile_.l1_banks, profile_.l1_bank_hi(), profile_.l1_size, profile_.l1_alignment,
+                /*top_down=*/true) {
   cbs_ = {profile_.l1_unreserved_base, profile_.l1_unreserved_base};
   if (backed_) {
     l1_arena_bytes_ = static_cast<size_t>(profile_.l1_banks * arena_bank_stride(BufferType::L1));
@@ -66,7 +92,26 @@ Device::~Device() {
 }
 
 int64_t Device::arena_bank_stride(BufferType t) const {
-  return t == BufferType::L1 ? profile_.l1_size : profile_.dram_bank_size;
+  return t == BufferType::DRAM ? profile_.dram_bank_size : profile_.l1_size;
+}
+
+const BankManager& Device::bank(BufferType t) const {
+  return t == BufferType::L1 ? l1_ : t == BufferType::L1_SMALL ? l1_small_ : dram_;
+}
+
+BankManager& Device::bank_mut(BufferType t) {
+  return t == BufferType::L1 ? l1_ : t == BufferType::L1_SMALL ? l1_small_ : dram_;
+}
+
+std::unique_ptr<Device> Device::snapshot() const {
+  auto d = std::make_unique<Device>(profile_, /*backed=*/false);
+  d->l1_ = l1_;
+  d->dram_ = dram_;
+  d->l1_small_ = l1_small_;
+  d->cbs_ = cbs_;
+  d->peak_l1_core_ = peak_l1_core_;
+  d->next_program_id_ = next_program_id_;
+  return d;
 }
 
 std::string Device::core_range_str() const {
@@ -74,7 +119,7 @@ std::string Device::core_range_str() const {
 }
 
 Footprint Device::footprint(BufferType type, MemoryLayout layout, int64_t num_pages,
-                            int64_t page_size, int64_t shard_pages) const {
+                            int64_t page_size, int64_t shard_pages, int64_t cores) const {
   const BankManager& bm = bank(type);
   Footprint f;
   f.num_pages = num_pages;
@@ -85,30 +130,30 @@ Footprint Device::footprint(BufferType type, MemoryLayout layout, int64_t num_pa
     f.pages_per_bank = (num_pages + f.banks - 1) / f.banks;
   } else {
     if (shard_pages <= 0)
-      fail("device",
-           fmt::format("height-sharded buffer needs shard_pages > 0, got {}", shard_pages));
-    f.banks = (num_pages + shard_pages - 1) / shard_pages;
+      fail("device", fmt::format("{} buffer needs shard_pages > 0, got {}",
+                                 memory_layout_name(layout), shard_pages));
+    f.banks = cores > 0 ? cores : (num_pages + shard_pages - 1) / shard_pages;
     f.pages_per_bank = shard_pages;
     if (f.banks > bm.num_banks())
-      fail("device",
-           fmt::format("height-sharded buffer of {} pages in shards of {} needs {} cores; the "
-                       "device has {}",
-                       num_pages, shard_pages, f.banks, bm.num_banks()));
+      fail("device", fmt::format("{} buffer of {} pages in shards of {} needs {} cores; the "
+                                 "device has {}",
+                                 memory_layout_name(layout), num_pages, shard_pages, f.banks,
+                                 bm.num_banks()));
   }
   f.bytes_per_bank = f.pages_per_bank * f.aligned_page;
   return f;
 }
 
 std::shared_ptr<Buffer> Device::allocate(BufferType type, int64_t num_pages, int64_t page_size,
-                                         MemoryLayout layout, int64_t shard_pages) {
-  Footprint f = footprint(type, layout, num_pages, page_size, shard_pages);
+                                         MemoryLayout layout, int64_t shard_pages, int64_t cores) {
+  Footprint f = footprint(type, layout, num_pages, page_size, shard_pages, cores);
   std::shared_ptr<Buffer> b(new Buffer());
   b->dev_ = this;
   b->type_ = type;
   b->layout_ = layout;
   b->fp_ = f;
   if (f.bytes_per_bank == 0) return b;  // nothing to place
-  BankManager& bm = type == BufferType::L1 ? l1_ : dram_;
+  BankManager& bm = bank_mut(type);
   std::optional<int64_t> addr = bm.allocate(f.bytes_per_bank);
   if (!addr) {
     BankStats s = bm.stats();
@@ -136,7 +181,7 @@ std::shared_ptr<Buffer> Device::allocate(BufferType type, int64_t num_pages, int
 
 void Device::free_buffer(Buffer& b) {
   if (b.address_ < 0) return;
-  (b.type_ == BufferType::L1 ? l1_ : dram_).deallocate(b.address_);
+  bank_mut(b.type_).deallocate(b.address_);
   b.address_ = -1;
 }
 
@@ -183,7 +228,12 @@ CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
     e.program_id = program_id;
     throw e;
   }
-  if (auto lowest = l1_.lowest_allocated(); lowest && *lowest < end) {
+  // The L1_SMALL carve-out at the top of L1 counts as occupied: CBs never grow
+  // into it (an assumption: tt-metal's check reads the L1 allocator only, and
+  // CBs reaching L1_SMALL would need an almost empty L1).
+  std::optional<int64_t> lowest = l1_.lowest_allocated();
+  if (!lowest && profile_.l1_small_size > 0) lowest = profile_.l1_bank_hi();
+  if (lowest && *lowest < end) {
     OutOfMemory e(
         fmt::format("Statically allocated circular buffers in program {} clash with L1 buffers on "
                     "core range {}. "

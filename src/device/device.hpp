@@ -14,16 +14,26 @@
 
 namespace oomless::device {
 
-enum class BufferType : uint8_t { DRAM, L1 };
-enum class MemoryLayout : uint8_t { Interleaved, HeightSharded };
+// L1_SMALL: a region carved from the top of every L1 bank at device open
+// (`l1_small_size`), with its own allocator; conv2d and pooling keep their
+// sliding-window config tensors there. Sized 0 by default, as TT-NN's device.
+enum class BufferType : uint8_t { DRAM, L1, L1_SMALL };
+// Sharded buffers put `shard_pages` pages on each of `cores` cores (one shard
+// per core, the same address on every core). A page is a tile (TILE) or one
+// shard-width row (ROW_MAJOR); height, block and width sharding differ only in
+// how the tensor is cut, which the caller decides.
+enum class MemoryLayout : uint8_t { Interleaved, HeightSharded, BlockSharded, WidthSharded };
 
-std::string_view buffer_type_name(BufferType t);  // "DRAM" / "L1"
+std::string_view buffer_type_name(BufferType t);      // "DRAM" / "L1" / "L1_SMALL"
+std::string_view memory_layout_name(MemoryLayout l);  // "interleaved", "height sharded", ...
 BufferType parse_buffer_type(std::string_view s, std::string_view op = "memory");
 
 // Device memory exhausted: a buffer that fits in no bank, or a CB region that
 // overflows L1 or clashes with a live L1 buffer. what() is tt-metal's text.
 struct OutOfMemory : Error {
-  enum class Kind : uint8_t { Buffer, CbBeyondL1, CbClash };
+  // Fatal: an op's own memory check gave up before allocating (TT_FATAL), e.g.
+  // conv2d's DRAM auto slicing finding no slice count.
+  enum class Kind : uint8_t { Buffer, CbBeyondL1, CbClash, Fatal };
   Kind kind = Kind::Buffer;
   BufferType buffer_type = BufferType::L1;
   int64_t total_bytes = 0, banks = 0, bytes_per_bank = 0;
@@ -83,12 +93,14 @@ class Device {
   Device& operator=(const Device&) = delete;
 
   const Profile& profile() const { return profile_; }
+  // Sharded layouts: shard_pages pages per core over `cores` cores (0: as many
+  // as the pages need).
   Footprint footprint(BufferType type, MemoryLayout layout, int64_t num_pages, int64_t page_size,
-                      int64_t shard_pages = 0) const;
+                      int64_t shard_pages = 0, int64_t cores = 0) const;
   // Throws OutOfMemory with tt-metal's message when no address range fits in every bank.
   std::shared_ptr<Buffer> allocate(BufferType type, int64_t num_pages, int64_t page_size,
                                    MemoryLayout layout = MemoryLayout::Interleaved,
-                                   int64_t shard_pages = 0);
+                                   int64_t shard_pages = 0, int64_t cores = 0);
 
   // Places a program's static CBs (sizes in bytes, each start aligned to the DRAM
   // alignment) upward from the L1 unreserved base and runs tt-metal's two
@@ -97,7 +109,7 @@ class Device {
   void release_cbs();
   const CbRegion& cbs() const { return cbs_; }
 
-  const BankManager& bank(BufferType t) const { return t == BufferType::L1 ? l1_ : dram_; }
+  const BankManager& bank(BufferType t) const;
   BankStats stats(BufferType t) const { return bank(t).stats(); }
   // Peak of L1 buffers + CB region per core, and of DRAM per bank.
   int64_t peak_l1_per_core() const { return peak_l1_core_; }
@@ -105,8 +117,12 @@ class Device {
   // "[(x=0,y=0) - (x=7,y=7)]": the worker grid, as tt-metal prints core ranges.
   std::string core_range_str() const;
   bool backed() const { return backed_; }
-  char* arena(BufferType t) const { return t == BufferType::L1 ? l1_arena_ : dram_arena_; }
+  char* arena(BufferType t) const { return t == BufferType::DRAM ? dram_arena_ : l1_arena_; }
   int64_t arena_bank_stride(BufferType t) const;
+  // An unbacked copy of the allocators' state (addresses, free lists, CB
+  // region, peaks): what-if placements (the planner's slice search) run on it
+  // without touching this device. Its allocations own no Buffer objects.
+  std::unique_ptr<Device> snapshot() const;
 
  private:
   friend class Buffer;
@@ -114,7 +130,8 @@ class Device {
   void update_peak();
   Profile profile_;
   bool backed_;
-  BankManager l1_, dram_;
+  BankManager& bank_mut(BufferType t);
+  BankManager l1_, dram_, l1_small_;
   CbRegion cbs_;
   int64_t peak_l1_core_ = 0;
   int64_t next_program_id_ = 0;

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "ops/movement/copy.hpp"
 
 namespace oomless::exec {
 
@@ -115,8 +116,12 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
   RunResult res;
   auto t0 = Clock::now();
   plan::Placement placed = plan::place(dev, call, res.placement);  // throws OutOfMemory
+  // An op with a memory script (conv2d) holds its tensors in TT-NN's own device
+  // forms (NHWC shards, prepared weights, host-resident inputs): its buffers are
+  // placed and accounted, its data stays in the host tensors.
+  const bool host_data = call.op->steps != nullptr || call.op->inputs != nullptr;
   std::vector<DeviceTensor> din;
-  for (size_t i = 0; i < inputs.size(); ++i) {
+  for (size_t i = 0; i < inputs.size() && !host_data; ++i) {
     DeviceTensor d{placed.inputs[i], call.inputs[i].shape, call.inputs[i].dtype, call.layout};
     write_pages(inputs[i], d);
     din.push_back(d);
@@ -130,6 +135,7 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
   for (int v : res.placement.outputs.view_of)
     if (v >= 0) aliased[static_cast<size_t>(v)] = 1;
   std::vector<Tensor> staged;
+  if (host_data) staged = inputs;
   for (size_t i = 0; i < din.size(); ++i) {
     DType page_dtype = host_dtype(din[i].dtype);
     if (din[i].dtype == DType::BFP8_B || inputs[i].dtype() != page_dtype || aliased[i])
@@ -155,7 +161,12 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
   }
   for (size_t i = 0; i < host_out.size(); ++i) {
     bool is_index = specs[i].dtype == DType::I32 || specs[i].dtype == DType::U32;
-    if (is_index) {
+    if (host_data && into && i < into->size()) {
+      ops::copy_into((*into)[i], host_out[i], call.op->name);
+      res.outputs.push_back((*into)[i]);
+      continue;
+    }
+    if (is_index || host_data) {
       // Index pages are accounted for on the device; the values stay exact on the host.
       res.outputs.push_back(std::move(host_out[i]));
       continue;

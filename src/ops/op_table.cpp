@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "ops/cb_model.hpp"
 #include "ops/conv/geometry.hpp"
+#include "ops/conv/memory.hpp"
 #include "ops/families.hpp"
 #include "ops/infer.hpp"
 
@@ -392,12 +393,17 @@ std::vector<OpDesc> build() {
                  "the input holds only the rows (halo) that output rows out_row0.. read of a "
                  "plane of this many rows (set by the planner for row slices)"},
                 {"out_row0", T::Int, int64_t{0}, false, "with rows_of: first output row"},
-                {"out_rows", T::Int, None, false, "with rows_of: output rows computed"}},
+                {"out_rows", T::Int, None, false, "with rows_of: output rows computed"},
+                {"dram_slices", T::Int, int64_t{0}, false,
+                 "input in DRAM: TT-NN's DRAM slicing with this many slices (0: TT-NN's automatic "
+                 "count)"}},
                "2-D convolution; inputs: input [N,C,H,W] (or C,H,W), weight [K, C/groups, kH, "
                "kW], optional bias [K]; f32 accumulation, one rounding",
                infer_conv,
                cb_conv,
-               exec_conv});
+               exec_conv,
+               conv_inputs,
+               conv_steps});
   return t;
 }
 

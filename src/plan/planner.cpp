@@ -21,6 +21,8 @@ std::string_view strategy_name(Strategy s) {
       return "re-placed";
     case Strategy::Streamed:
       return "streamed";
+    case Strategy::Sliced:
+      return "sliced";
     case Strategy::Chunked:
       return "chunked";
     case Strategy::HostFallback:
@@ -138,9 +140,17 @@ std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& prof
       p.device_call.streaming_cbs = streaming;
       // Chunk extent for m units of alignment.
       auto extent_of = [&](int64_t m) { return std::min(extent, m * align); };
+      // Ops with a memory script (conv2d) differ by chunk (padding at the
+      // edges, TT-NN's own slicing of each): the first, a middle and the last
+      // chunk cover every geometry. Other ops: the first chunk is the largest.
       auto fits = [&](int64_t m) {
         p.chunk = extent_of(m);
-        return precheck(chunk_call(p, req, 0), profile).fits;
+        const int64_t n = (extent + p.chunk - 1) / p.chunk;
+        for (int64_t i : {int64_t{0}, int64_t{1}, n - 1}) {
+          if (i >= n || (i > 0 && !req.op->steps)) continue;
+          if (!precheck(chunk_call(p, req, i), profile).fits) return false;
+        }
+        return true;
       };
       if (!fits(1)) continue;
       int64_t lo = 1, hi = (extent + align - 1) / align;
@@ -187,6 +197,25 @@ Plan choose_plan(const CallSpec& req, const device::Profile& profile, const Budg
   p.check = precheck(req, profile);
   if (p.check.fits) return finish(p);
   std::string why = p.check.error;
+  // TT-NN's DRAM slicing (conv2d), with the fewest slices that really fit.
+  if (auto n = fewest_fitting_slices(req, profile)) {
+    CallSpec c = req;
+    c.in_memory = BufferType::DRAM;
+    c.out_memory = BufferType::DRAM;
+    auto values = req.args.values();
+    values["dram_slices"] = *n;
+    c.args = ops::Args(req.op->name, req.op->args, values);
+    QueryResult r = precheck(c, profile);
+    if (r.fits) {
+      Plan q;
+      q.strategy = Strategy::Sliced;
+      q.device_call = c;
+      q.check = r;
+      q.num_chunks = *n;
+      q.why = why;
+      return finish(q);
+    }
+  }
   // Re-place: outputs, then inputs too, in DRAM; then small streaming CBs.
   for (bool streaming : {false, true}) {
     for (BufferType in : {req.in_memory, BufferType::DRAM}) {
@@ -225,6 +254,9 @@ std::string plan_line(const Plan& p) {
   if (p.strategy == Strategy::Chunked)
     s += fmt::format(", {} chunks of {} along output dim {} (double-buffered)", p.num_chunks,
                      p.chunk, p.axis.out_dim);
+  if (p.strategy == Strategy::Sliced)
+    s += fmt::format(", TT-NN DRAM slicing in {} slices (the fewest whose placement fits)",
+                     p.num_chunks);
   s += fmt::format(", CBs {} B/core, peak L1 {} B/core, peak DRAM {} B/bank",
                    p.check.cb_bytes_per_core, p.check.peak_l1_per_core, p.check.peak_dram_per_bank);
   // Fragmentation with everything placed: the largest block a next buffer could get.
@@ -245,6 +277,8 @@ nlohmann::json plan_json(const Plan& p, const device::Profile& profile) {
       p.strategy == Strategy::Chunked ? nlohmann::json(p.axis.out_dim) : nlohmann::json(nullptr);
   j["chunk"] = p.chunk;
   j["num_chunks"] = p.num_chunks;
+  j["slices"] =
+      p.strategy == Strategy::Sliced ? nlohmann::json(p.num_chunks) : nlohmann::json(nullptr);
   j["buffer_sets"] = p.device_call.buffer_sets;
   j["cb_bytes_per_core"] = p.check.cb_bytes_per_core;
   j["planned_peak_l1_per_core"] = p.check.peak_l1_per_core;

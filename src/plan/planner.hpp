@@ -24,16 +24,19 @@ int64_t parse_bytes(std::string_view text, std::string_view what);
 // The profile with each bank capped at budget / banks.
 device::Profile apply_budgets(const device::Profile& p, const Budgets& b);
 
-enum class Strategy { Direct, Replaced, Streamed, Chunked, HostFallback };
+// Sliced: TT-NN's own DRAM slicing (conv2d): input and output in DRAM, one
+// slice's L1 buffers at a time, with the slice count we chose against the
+// live free blocks (num_chunks), not TT-NN's total-free-L1 estimate.
+enum class Strategy { Direct, Replaced, Streamed, Sliced, Chunked, HostFallback };
 std::string_view strategy_name(Strategy s);
 
 struct Plan {
   Strategy strategy = Strategy::Direct;
-  CallSpec device_call;  // what runs on the device (one chunk's call when chunked)
-  QueryResult check;     // its pre-check, with peaks
-  ops::SplitAxis axis;   // chunked: the axis cut
-  int64_t chunk = 0;     // chunked: output extent per chunk along axis.out_dim
-  int64_t num_chunks = 1;
+  CallSpec device_call;           // what runs on the device (one chunk's call when chunked)
+  QueryResult check;              // its pre-check, with peaks
+  ops::SplitAxis axis;            // chunked: the axis cut
+  int64_t chunk = 0;              // chunked: output extent per chunk along axis.out_dim
+  int64_t num_chunks = 1;         // chunked: chunks; sliced: DRAM slices
   int64_t host_bytes = 0;         // host memory of inputs and outputs
   int64_t bytes_to_device = 0;    // host -> DRAM traffic
   int64_t bytes_from_device = 0;  // DRAM -> host traffic

@@ -1,5 +1,8 @@
 #include "plan/precheck.hpp"
 
+#include <fmt/format.h>
+
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "ops/device_cost.hpp"
@@ -36,7 +39,10 @@ static void fail_with(QueryResult& r, const device::OutOfMemory& e) {
   r.error = e.what();
   if (e.kind == device::OutOfMemory::Kind::Buffer) {
     r.detail = e.detail();
-    r.status = e.buffer_type == BufferType::L1 ? Status::L1OutOfMem : Status::DramOutOfMem;
+    r.status = e.buffer_type == BufferType::DRAM ? Status::DramOutOfMem : Status::L1OutOfMem;
+  } else if (e.kind == device::OutOfMemory::Kind::Fatal) {
+    r.detail = r.error;
+    r.status = Status::AssertException;
   } else {
     r.detail = r.error;
     r.status = Status::CbOutOfMem;
@@ -59,30 +65,194 @@ std::shared_ptr<device::Buffer> record(device::Device& dev, const CallSpec& call
   return buf;
 }
 
+// Allocates a memory script's buffer and records it.
+std::shared_ptr<device::Buffer> record_step(device::Device& dev, QueryResult& r,
+                                            const ops::MemStep& st) {
+  device::Footprint f;
+  try {
+    f = dev.footprint(st.type, st.layout, st.pages, st.page_size, st.shard_pages, st.cores);
+  } catch (const InvalidArgument& e) {
+    throw Error(
+        fmt::format("memory script step '{}' {}: {}", st.name, shape_str(st.shape), e.what()));
+  }
+  AllocationRecord a{st.name, st.type,          st.shape,    f.total_bytes(),
+                     f.banks, f.bytes_per_bank, f.num_pages, f.page_size};
+  a.layout = st.layout;
+  r.allocations.push_back(a);
+  auto buf = dev.allocate(st.type, st.pages, st.page_size, st.layout, st.shard_pages, st.cores);
+  r.allocations.back().address = buf->address();
+  r.allocations.back().fits = true;
+  return buf;
+}
+
 void record_peaks(const device::Device& dev, QueryResult& r) {
   r.peak_l1_per_core = dev.peak_l1_per_core();
   r.peak_dram_per_bank = dev.peak_dram_per_bank();
   r.l1 = dev.stats(BufferType::L1);
   r.dram = dev.stats(BufferType::DRAM);
+  r.l1_small = dev.stats(BufferType::L1_SMALL);
+}
+
+// The programs an op's script would run, for a call whose inputs did not fit:
+// what TT-NN would have done next, marked not reached.
+void describe_script(const device::Device& dev, const CallSpec& call, QueryResult& r) {
+  ops::StepContext ctx{call.layout, call.in_memory, call.out_memory.value_or(call.in_memory), &dev};
+  ops::MemScript m = call.op->steps(*call.op, call.inputs, r.outputs, call.args, ctx);
+  r.notes = m.notes;
+  r.not_modelled = m.not_modelled;
+  const int64_t align = dev.profile().dram_alignment;
+  for (const auto& st : m.steps) {
+    if (st.kind != ops::MemStep::Kind::Program) continue;
+    ProgramRecord pr{st.name, st.cbs};
+    for (const auto& cb : st.cbs)
+      pr.cb_bytes_per_core = round_up(pr.cb_bytes_per_core, align) + cb.bytes();
+    pr.reached = false;
+    if (pr.cb_bytes_per_core >= r.cb_bytes_per_core) {
+      r.cbs = st.cbs;
+      r.cb_bytes_per_core = pr.cb_bytes_per_core;
+    }
+    r.programs.push_back(pr);
+  }
+}
+
+// Runs an op's memory script (ops::MemStep) on dev: see ops/op.hpp.
+Placement run_script(device::Device& dev, const CallSpec& call, QueryResult& r,
+                     std::vector<std::shared_ptr<device::Buffer>> inputs) {
+  Placement p;
+  p.inputs = std::move(inputs);
+  p.outputs.assign(r.outputs.outputs.size(), nullptr);
+  ops::StepContext ctx{call.layout, call.in_memory, call.out_memory.value_or(call.in_memory), &dev};
+  ops::MemScript m = call.op->steps(*call.op, call.inputs, r.outputs, call.args, ctx);
+  r.notes = m.notes;
+  r.not_modelled = m.not_modelled;
+  if (!m.fatal.empty()) {
+    device::OutOfMemory e(m.fatal);
+    e.kind = device::OutOfMemory::Kind::Fatal;
+    throw e;
+  }
+  std::map<std::string, std::shared_ptr<device::Buffer>> live;
+  std::map<std::string, size_t> record_of;  // name -> its allocation record
+  bool cbs_held = false;
+  for (const auto& st : m.steps) {
+    switch (st.kind) {
+      case ops::MemStep::Kind::Allocate: {
+        auto buf = record_step(dev, r, st);
+        record_of[st.name] = r.allocations.size() - 1;
+        if (st.output >= 0) p.outputs.at(static_cast<size_t>(st.output)) = buf;
+        if (st.persists) p.spare.push_back(buf);
+        live[st.name] = std::move(buf);
+        break;
+      }
+      case ops::MemStep::Kind::Free: {
+        auto it = live.find(st.name);
+        if (it == live.end())
+          throw Error(fmt::format("[{}] memory script frees '{}', which is not live", call.op->name,
+                                  st.name));
+        const AllocationRecord& a = r.allocations.at(record_of.at(st.name));
+        AllocationRecord f{"free " + st.name, a.buffer_type, a.shape,     a.bytes,   a.banks,
+                           a.bytes_per_bank,  a.pages,       a.page_size, a.address, true};
+        f.layout = a.layout;
+        f.is_free = true;
+        r.allocations.push_back(f);
+        for (auto& o : p.outputs)
+          if (o == it->second) o = nullptr;
+        live.erase(it);  // freed unless it persists (held in p.spare) or is an output
+        break;
+      }
+      case ops::MemStep::Kind::Program: {
+        if (cbs_held) dev.release_cbs();  // programs run one after another
+        ProgramRecord pr{st.name, st.cbs};
+        std::vector<int64_t> sizes;
+        for (const auto& cb : st.cbs) sizes.push_back(cb.bytes());
+        r.programs.push_back(pr);
+        try {
+          r.programs.back().cb_bytes_per_core = dev.allocate_cbs(sizes).bytes();
+        } catch (const device::OutOfMemory& e) {
+          r.programs.back().cb_bytes_per_core = e.cb_end - dev.profile().l1_unreserved_base;
+          r.cbs = st.cbs;
+          r.cb_bytes_per_core = r.programs.back().cb_bytes_per_core;
+          throw;
+        }
+        r.programs.back().fits = true;
+        cbs_held = true;
+        if (r.programs.back().cb_bytes_per_core >= r.cb_bytes_per_core) {
+          r.cbs = st.cbs;
+          r.cb_bytes_per_core = r.programs.back().cb_bytes_per_core;
+        }
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < p.outputs.size(); ++i)
+    if (!p.outputs[i])
+      throw Error(fmt::format("[{}] memory script left output {} unplaced", call.op->name, i));
+  // Further buffer sets (double-buffered chunks): a copy of each output.
+  for (int set = 1; set < call.buffer_sets; ++set)
+    for (size_t i = 0; i < p.outputs.size(); ++i) {
+      const device::Footprint& f = p.outputs[i]->footprint();
+      AllocationRecord a{fmt::format("output {} (buffer set {})", i, set + 1),
+                         p.outputs[i]->type(),
+                         {},
+                         f.total_bytes(),
+                         f.banks,
+                         f.bytes_per_bank,
+                         f.num_pages,
+                         f.page_size};
+      a.layout = p.outputs[i]->layout();
+      r.allocations.push_back(a);
+      auto buf = dev.allocate(p.outputs[i]->type(), f.num_pages, f.page_size,
+                              p.outputs[i]->layout(), f.pages_per_bank, f.banks);
+      r.allocations.back().address = buf->address();
+      r.allocations.back().fits = true;
+      p.spare.push_back(buf);
+    }
+  return p;
 }
 
 }  // namespace
+
+std::vector<std::shared_ptr<device::Buffer>> place_inputs(
+    device::Device& dev, const CallSpec& call, QueryResult& r,
+    std::vector<std::shared_ptr<device::Buffer>>* spare) {
+  std::vector<ops::InputPlacement> how(call.inputs.size());
+  if (call.op->inputs) how = call.op->inputs(*call.op, call.inputs, call.args);
+  std::vector<std::shared_ptr<device::Buffer>> inputs;
+  for (int set = 0; set < call.buffer_sets; ++set) {
+    std::string suffix = set == 0 ? "" : " (buffer set " + std::to_string(set + 1) + ")";
+    for (size_t i = 0; i < call.inputs.size(); ++i) {
+      std::string what = "input " + std::to_string(i) + suffix;
+      if (how[i].on_host) {
+        if (set == 0) {
+          AllocationRecord a{what + " (on host: the op prepares it)", BufferType::DRAM,
+                             call.inputs[i].shape};
+          a.fits = true;
+          a.on_host = true;
+          r.allocations.push_back(a);
+          inputs.push_back(nullptr);
+        }
+        continue;
+      }
+      ops::TensorSpec t = call.inputs[i];
+      if (!how[i].device_shape.empty()) t.shape = how[i].device_shape;
+      auto buf = record(dev, call, r, what, t, call.in_memory);
+      if (set == 0)
+        inputs.push_back(buf);
+      else if (spare)
+        spare->push_back(buf);
+    }
+  }
+  return inputs;
+}
 
 Placement place(device::Device& dev, const CallSpec& call, QueryResult& r) {
   r.outputs = device_outputs(call);  // validates before anything is allocated
   std::vector<std::shared_ptr<device::Buffer>> inputs, spare;
   try {
-    for (int set = 0; set < call.buffer_sets; ++set) {
-      std::string suffix = set == 0 ? "" : " (buffer set " + std::to_string(set + 1) + ")";
-      for (size_t i = 0; i < call.inputs.size(); ++i) {
-        auto buf = record(dev, call, r, "input " + std::to_string(i) + suffix, call.inputs[i],
-                          call.in_memory);
-        (set == 0 ? inputs : spare).push_back(buf);
-      }
-    }
+    inputs = place_inputs(dev, call, r, &spare);
   } catch (const device::OutOfMemory& e) {
     fail_with(r, e);
     record_peaks(dev, r);
+    if (call.op->steps && !call.streaming_cbs) describe_script(dev, call, r);
     throw;
   }
   Placement p = place_call(dev, call, std::move(inputs), r);
@@ -94,6 +264,19 @@ Placement place_call(device::Device& dev, const CallSpec& call,
                      std::vector<std::shared_ptr<device::Buffer>> inputs, QueryResult& r) {
   const device::Profile& profile = dev.profile();
   r.outputs = device_outputs(call);
+  if (call.op->steps && !call.streaming_cbs) {
+    try {
+      Placement p = run_script(dev, call, r, std::move(inputs));
+      r.fits = true;
+      r.status = Status::Pass;
+      record_peaks(dev, r);
+      return p;
+    } catch (const device::OutOfMemory& e) {
+      fail_with(r, e);
+      record_peaks(dev, r);
+      throw;
+    }
+  }
   Placement p;
   p.inputs = std::move(inputs);
   try {
@@ -162,8 +345,45 @@ QueryResult precheck(const CallSpec& call, const device::Profile& profile) {
   } catch (const device::OutOfMemory&) {
     r.l1 = dev.stats(BufferType::L1);
     r.dram = dev.stats(BufferType::DRAM);
+    r.l1_small = dev.stats(BufferType::L1_SMALL);
   }
   return r;
+}
+
+std::optional<int64_t> fewest_fitting_slices(const device::Device& live, const CallSpec& call) {
+  bool slices = false;
+  for (const auto& a : call.op->args) slices |= a.name == "dram_slices";
+  if (!slices || call.in_memory != BufferType::DRAM) return std::nullopt;
+  auto values = call.args.values();
+  for (int64_t n = 1;; ++n) {
+    values["dram_slices"] = n;
+    CallSpec c = call;
+    c.args = ops::Args(call.op->name, call.op->args, values);
+    c.out_memory = BufferType::DRAM;
+    QueryResult r;
+    r.outputs = device_outputs(c);
+    auto dev = live.snapshot();
+    std::vector<std::shared_ptr<device::Buffer>> none(c.inputs.size());
+    try {
+      place_call(*dev, c, none, r);
+      return n;
+    } catch (const device::OutOfMemory& e) {
+      if (e.kind == device::OutOfMemory::Kind::Fatal) return std::nullopt;  // past the maximum
+    }
+  }
+}
+
+std::optional<int64_t> fewest_fitting_slices(const CallSpec& call, const device::Profile& profile) {
+  device::Device dev(profile, /*backed=*/false);
+  CallSpec c = call;
+  c.in_memory = BufferType::DRAM;
+  QueryResult r;
+  try {
+    auto inputs = place_inputs(dev, c, r);
+    return fewest_fitting_slices(dev, c);
+  } catch (const device::OutOfMemory&) {
+    return std::nullopt;
+  }
 }
 
 nlohmann::json to_json(const QueryResult& r, const CallSpec& call, const device::Profile& profile) {
@@ -203,9 +423,31 @@ nlohmann::json to_json(const QueryResult& r, const CallSpec& call, const device:
                       {"banks", a.banks},
                       {"bytes_per_bank", a.bytes_per_bank},
                       {"address", a.address < 0 ? json(nullptr) : json(a.address)},
+                      {"layout", device::memory_layout_name(a.layout)},
                       {"is_view", a.is_view},
+                      {"on_host", a.on_host},
+                      {"is_free", a.is_free},
                       {"fits", a.fits}});
   j["allocations"] = allocs;
+  json programs = json::array();
+  for (const auto& p : r.programs) {
+    json pcbs = json::array();
+    for (const auto& cb : p.cbs)
+      pcbs.push_back({{"name", cb.name},
+                      {"pages", cb.pages},
+                      {"page_size", cb.page_size},
+                      {"bytes", cb.bytes()}});
+    programs.push_back({{"name", p.name},
+                        {"cbs", pcbs},
+                        {"cb_bytes_per_core", p.cb_bytes_per_core},
+                        {"reached", p.reached},
+                        {"fits", p.fits}});
+  }
+  j["programs"] = programs;
+  j["notes"] = r.notes;
+  j["not_modelled"] = r.not_modelled;
+  j["l1_small_size"] = profile.l1_small_size;
+  j["peak_l1_small_per_bank"] = r.l1_small.peak_allocated;
   json cbs = json::array();
   for (const auto& cb : r.cbs)
     cbs.push_back({{"name", cb.name},

@@ -37,13 +37,25 @@ struct CallSpec {
 std::vector<ops::CircularBuffer> streaming_cbs(const CallSpec& call, const ops::OutputSpec& out);
 
 struct AllocationRecord {
-  std::string what;  // "input 0", "output 1", ...
+  std::string what;  // "input 0", "output 1", "halo output (height sharded)", ...
   device::BufferType buffer_type = device::BufferType::L1;
-  Shape shape;
+  Shape shape;  // as the device stores it
   int64_t bytes = 0, banks = 0, bytes_per_bank = 0, pages = 0, page_size = 0;
   int64_t address = -1;
   bool fits = false;
   bool is_view = false;  // reuses an input's pages; nothing allocated
+  device::MemoryLayout layout = device::MemoryLayout::Interleaved;
+  bool on_host = false;  // an input TT-NN keeps on the host (the op moves it itself)
+  bool is_free = false;  // a memory script freed the named buffer here (bytes: what it held)
+};
+
+// One device program of a call and its static CBs per core.
+struct ProgramRecord {
+  std::string name;
+  std::vector<ops::CircularBuffer> cbs;
+  int64_t cb_bytes_per_core = 0;  // aligned region, as placed
+  bool fits = false;
+  bool reached = true;  // false: planned, but an earlier allocation failed
 };
 
 // Status names as tt-metal's sweep framework uses them.
@@ -57,10 +69,13 @@ struct QueryResult {
   std::string detail;  // newer tt-metal's longer message (bank size, free, largest block)
   ops::OutputSpec outputs;
   std::vector<AllocationRecord> allocations;
-  std::vector<ops::CircularBuffer> cbs;
-  int64_t cb_bytes_per_core = 0;  // sum of aligned CB sizes
+  std::vector<ops::CircularBuffer> cbs;  // the program with the largest CB region
+  int64_t cb_bytes_per_core = 0;         // its aligned CB region
+  std::vector<ProgramRecord> programs;   // every program of a memory script, in order
+  std::vector<std::string> notes;        // the op's decisions (memory scripts)
+  std::vector<std::string> not_modelled;
   int64_t peak_l1_per_core = 0, peak_dram_per_bank = 0;
-  device::BankStats l1, dram;
+  device::BankStats l1, dram, l1_small;
 };
 
 // Device buffers of a placed call; an output that reuses an input's pages has a
@@ -80,6 +95,22 @@ Placement place(device::Device& dev, const CallSpec& call, QueryResult& r);
 // buffer sets too), then the program's CBs. Records each in `r` like place().
 Placement place_call(device::Device& dev, const CallSpec& call,
                      std::vector<std::shared_ptr<device::Buffer>> inputs, QueryResult& r);
+
+// Places the call's inputs only (as the op's `inputs` says: device shapes,
+// host-resident inputs skipped with a null buffer), recording them in `r`.
+// Further buffer sets' inputs go to `spare` (freed at once when null).
+std::vector<std::shared_ptr<device::Buffer>> place_inputs(
+    device::Device& dev, const CallSpec& call, QueryResult& r,
+    std::vector<std::shared_ptr<device::Buffer>>* spare = nullptr);
+
+// Ops with a `dram_slices` argument (conv2d's DRAM slicing): the smallest slice
+// count whose whole slice-by-slice placement fits on `live` (the call's inputs
+// already there, in DRAM), replayed on a snapshot, so fragmentation counts:
+// our choice, where TT-NN's automatic count compares with the total free L1.
+// nullopt when no count fits or the op does not slice.
+std::optional<int64_t> fewest_fitting_slices(const device::Device& live, const CallSpec& call);
+// The same on a fresh device with the call's inputs placed in DRAM.
+std::optional<int64_t> fewest_fitting_slices(const CallSpec& call, const device::Profile& profile);
 
 // Validates the call (InvalidArgument on bad input) and replays its allocations
 // on an unbacked device.
