@@ -79,7 +79,7 @@ std::string summary_txt(const SweepRun& run) {
   out += fmt::format("\n{:<24}| {:>12} | {:>17} | {}\n", "STATUS", "STRICT (all)",
                      "STRICT (seed run)", "AUTO (after)");
   out += fmt::format("{:-<24}|{:-<14}|{:-<19}|{:-<20}\n", "", "", "", "");
-  for (auto s : kStatuses)
+  for (const auto& s : a.statuses)
     out += fmt::format("{:<24}| {:>12} | {:>17} | {}\n", s, st.count(s), a.strict_seed_run.count(s),
                        a.has_auto ? std::to_string(a.auto_total.count(s)) : a.no_auto);
   out += fmt::format("{:<24}| {:>12} | {:>17} | {}\n", "TOTAL", st.cases, a.strict_seed_run.cases,
