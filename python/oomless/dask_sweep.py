@@ -24,6 +24,7 @@ import logging
 import socket
 import sys
 import uuid
+import warnings
 
 
 def run_batch(binary, setup_line, item_lines, case_timeout):
@@ -82,6 +83,8 @@ def main():
     ap.add_argument("--binary", required=True, help="the oomless program on the workers")
     ap.add_argument("--case-timeout", type=float, default=600)
     ap.add_argument("--connect-timeout", type=float, default=30)
+    ap.add_argument("--max-workers", type=int, default=0,
+                    help="use at most this many of the scheduler's workers (0: all)")
     a = ap.parse_args()
     try:
         import distributed
@@ -90,6 +93,8 @@ def main():
         fail(f"Dask distributed is not installed for {sys.executable} ({e}); "
              "apt-get install python3-distributed")
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    # A query-mode batch is a MB of JSON: fine to send with its task.
+    warnings.filterwarnings("ignore", message="Large object of size")
 
     if a.scheduler:
         probe(a.scheduler, a.connect_timeout)
@@ -105,7 +110,12 @@ def main():
         client.wait_for_workers(1, timeout=a.connect_timeout)
     except (TimeoutError, OSError) as e:
         fail(f"no Dask worker joined the scheduler within {a.connect_timeout:g} s ({e})")
-    emit({"event": "ready", "workers": len(client.scheduler_info()["workers"]),
+    addresses = sorted(client.scheduler_info()["workers"])
+    chosen = None
+    if a.max_workers > 0 and a.max_workers < len(addresses):
+        # Preferred, not required: if a chosen worker dies its batches go to any other.
+        chosen = addresses[:a.max_workers]
+    emit({"event": "ready", "workers": len(chosen or addresses),
           "distributed": distributed.__version__})
 
     setup_line = sys.stdin.readline().strip()
@@ -119,10 +129,11 @@ def main():
     for i, items in batches:
         # Earlier batches first, so results arrive in about suite order.
         f = client.submit(run_batch, a.binary, setup_line, items, a.case_timeout,
-                          key=f"oomless-sweep-{token}-{i}", priority=-i, pure=False)
+                          key=f"oomless-sweep-{token}-{i}", priority=-i, pure=False,
+                          workers=chosen, allow_other_workers=chosen is not None)
         futures.append(f)
         index[f.key] = i
-    for f in as_completed(futures):
+    for f in as_completed(futures, loop=client.loop):
         i = index[f.key]
         if f.status == "finished":
             worker, seconds, lines = f.result()

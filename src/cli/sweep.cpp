@@ -193,6 +193,9 @@ void add_sweep(CLI::App& app, Registry& reg, Keep& keep) {
   sw->add_option("--batch-size", s.o.batch_size,
                  "dask: cases per task (0: batches of about equal expected time)")
       ->capture_default_str();
+  sw->add_option("--dask-workers", s.o.dask_workers,
+                 "dask: use at most this many of the scheduler's workers (0: all)")
+      ->capture_default_str();
   sw->add_option("--worker-bin", s.o.worker_binary,
                  "dask: path of the oomless program on the workers (default: this one)");
   sw->add_option("--db", s.db,

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -137,13 +138,22 @@ CaseResult crash_result(const WorkItem& w, const std::string& what, const std::s
 
 namespace {
 
+// A worker writes this line to stderr before each case: what a crashed case
+// printed is what follows the last one.
+constexpr std::string_view kCaseMark = "\x1eoomless-case\n";
+
 struct Slot {
   std::unique_ptr<Child> child;
   std::string out, err;
-  const WorkItem* item = nullptr;
-  Clock::time_point started;
+  std::deque<const WorkItem*> inflight;  // sent, in order; the front one is running
+  Clock::time_point started;             // when the front one started
   bool err_closed = false;
 };
+
+std::string printed_by_current(const std::string& err) {
+  auto mark = err.rfind(kCaseMark);
+  return mark == std::string::npos ? err : err.substr(mark + kCaseMark.size());
+}
 
 std::vector<std::pair<std::string, std::string>> worker_env(int jobs) {
   std::vector<std::pair<std::string, std::string>> env;
@@ -163,25 +173,31 @@ void run_local(const WorkerSetup& setup, const std::vector<WorkItem>& items, con
   std::string header = to_json(setup).dump() + "\n";
   auto env = worker_env(o.jobs);
   std::vector<Slot> slots(static_cast<size_t>(std::max(1, o.jobs)));
-  size_t next = 0, done = 0;
+  std::deque<const WorkItem*> pending;
+  for (const auto& w : items) pending.push_back(&w);
+  size_t done = 0;
 
-  auto finish = [&](Slot& s, CaseResult&& r) {
-    const WorkItem* w = s.item;
-    s.item = nullptr;
+  auto finish_front = [&](Slot& s, CaseResult&& r) {
+    const WorkItem* w = s.inflight.front();
+    s.inflight.pop_front();
+    s.started = Clock::now();  // the next one starts now
     ++done;
     on_result(w->key, std::move(r));
   };
-  // The worker of `s` is gone or must go: its case (if any) crashed or hung.
+  // The worker of `s` is gone or must go: its running case crashed or hung;
+  // the cases queued behind it go back to the pending list.
   auto lose_worker = [&](Slot& s, const std::string& why) {
     s.child->kill_now();
     int st = s.child->wait();
     if (!s.err_closed) read_available(s.child->err_fd(), s.err);
-    if (s.item) {
-      std::string what = why.empty() ? "the case's worker process " + describe_wait_status(st) +
-                                           " while running it"
-                                     : why;
-      finish(s, crash_result(*s.item, what, s.err));
+    if (!s.inflight.empty()) {
+      std::string what =
+          why.empty() ? "the case crashed its worker process (" + describe_wait_status(st) + ")"
+                      : why;
+      finish_front(s, crash_result(*s.inflight.front(), what, printed_by_current(s.err)));
     }
+    for (auto it = s.inflight.rbegin(); it != s.inflight.rend(); ++it) pending.push_front(*it);
+    s.inflight.clear();
     s.child.reset();
     s.out.clear();
     s.err.clear();
@@ -189,22 +205,29 @@ void run_local(const WorkerSetup& setup, const std::vector<WorkItem>& items, con
   };
 
   while (done < items.size() && !g_sweep_stop) {
-    // Hand out cases to idle workers (starting them when needed).
+    // Hand out cases to workers (starting them when needed). Cheap cases are
+    // queued a few deep so a worker never waits for the next one; expensive
+    // ones one at a time so the other workers can take them.
     for (auto& s : slots) {
-      if (s.item || next >= items.size()) continue;
-      if (!s.child) {
-        s.child = std::make_unique<Child>(std::vector<std::string>{binary, "sweep-worker"}, env);
-        if (!s.child->write_all(header)) {
-          s.item = &items[next++];
-          s.started = Clock::now();
+      while (!pending.empty()) {
+        bool cheap = expected_seconds(*pending.front()) < 0.01;
+        size_t depth = cheap ? 16 : 1;
+        if (s.inflight.size() >= depth ||
+            (!s.inflight.empty() && !(cheap && expected_seconds(*s.inflight.back()) < 0.01)))
+          break;
+        if (!s.child) {
+          s.child = std::make_unique<Child>(std::vector<std::string>{binary, "sweep-worker"}, env);
+          if (!s.child->write_all(header)) throw Error("[sweep] cannot start a worker process");
+        }
+        const WorkItem* w = pending.front();
+        pending.pop_front();
+        if (s.inflight.empty()) s.started = Clock::now();
+        s.inflight.push_back(w);
+        if (!s.child->write_all(to_json(*w).dump() + "\n")) {
           lose_worker(s, "");
-          continue;
+          break;
         }
       }
-      s.item = &items[next++];
-      s.err.clear();
-      s.started = Clock::now();
-      if (!s.child->write_all(to_json(*s.item).dump() + "\n")) lose_worker(s, "");
     }
     // Wait for output, a worker's end or the next deadline.
     std::vector<pollfd> fds;
@@ -215,8 +238,7 @@ void run_local(const WorkerSetup& setup, const std::vector<WorkItem>& items, con
       fds.push_back({s.child->out_fd(), POLLIN, 0});
       fds.push_back({s.err_closed ? -1 : s.child->err_fd(), POLLIN, 0});
       owners.push_back(&s);
-      owners.push_back(&s);
-      if (s.item && o.case_timeout > 0) {
+      if (!s.inflight.empty() && o.case_timeout > 0) {
         double left =
             o.case_timeout - std::chrono::duration<double>(Clock::now() - s.started).count();
         wait_ms = std::min(wait_ms, std::max(0, static_cast<int>(left * 1000) + 1));
@@ -225,30 +247,31 @@ void run_local(const WorkerSetup& setup, const std::vector<WorkItem>& items, con
     if (fds.empty()) continue;
     int n = ::poll(fds.data(), fds.size(), wait_ms);
     if (n < 0 && errno != EINTR) throw Error("[sweep] poll failed");
-    for (size_t i = 0; i < fds.size(); i += 2) {
-      Slot& s = *owners[i];
+    for (Slot* sp : owners) {
+      Slot& s = *sp;
       if (!s.child) continue;
       if (!s.err_closed) s.err_closed = !read_available(s.child->err_fd(), s.err);
       const size_t cap = 1 << 20;  // a chatty case keeps its last MiB
       if (s.err.size() > cap) s.err.erase(0, s.err.size() - cap);
       bool out_open = read_available(s.child->out_fd(), s.out);
       while (auto line = take_line(s.out)) {
-        if (!s.item) continue;  // nothing asked: ignore
+        if (s.inflight.empty()) continue;  // nothing asked: ignore
         CaseResult r;
         try {
           r = case_from_json(json::parse(*line));
         } catch (const json::exception& e) {
           r = crash_result(
-              *s.item, fmt::format("the case's worker wrote an unreadable result ({})", e.what()),
-              s.err);
+              *s.inflight.front(),
+              fmt::format("the case's worker wrote an unreadable result ({})", e.what()),
+              printed_by_current(s.err));
         }
-        finish(s, std::move(r));
+        finish_front(s, std::move(r));
       }
       if (!out_open) {
         lose_worker(s, "");
         continue;
       }
-      if (s.item && o.case_timeout > 0 &&
+      if (!s.inflight.empty() && o.case_timeout > 0 &&
           std::chrono::duration<double>(Clock::now() - s.started).count() >= o.case_timeout)
         lose_worker(s, fmt::format("the case did not finish within --case-timeout {} s; its worker "
                                    "was killed",
@@ -279,6 +302,8 @@ int sweep_worker_main() {
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
     WorkItem w = item_from_json(json::parse(line));
+    std::fwrite(kCaseMark.data(), 1, kCaseMark.size(), stderr);
+    std::fflush(stderr);
     std::string fault = fault_for(setup, w.base);
     if (!fault.empty()) {
       fmt::print(stderr, "fault injected into {} ({}): {}\n", w.base.id, w.base.policy, fault);

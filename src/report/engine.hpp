@@ -75,6 +75,7 @@ struct DaskOptions {
   double case_timeout = 600;
   int64_t batch_size = 0;  // items per batch; 0: sized from the cases' expected cost
   double connect_timeout = 30;
+  int64_t max_workers = 0;  // use at most this many of the scheduler's workers; 0: all
 };
 
 // A connection to a Dask scheduler through the driver process.

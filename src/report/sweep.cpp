@@ -323,6 +323,7 @@ StoredSweep run_stored_sweep(const SweepOptions& o, const std::string& db) {
     d.binary = o.worker_binary.empty() ? self_exe() : o.worker_binary;
     d.case_timeout = o.case_timeout;
     d.batch_size = o.batch_size;
+    d.max_workers = o.dask_workers;
     dask = std::make_unique<DaskEngine>(d);
     workers = dask->workers();
   }

@@ -33,6 +33,7 @@ struct SweepOptions {
   double case_timeout = 600;     // seconds per case; <= 0: none
   std::string scheduler, scheduler_file;
   int64_t batch_size = 0;     // dask: cases per batch; 0: sized by expected time
+  int64_t dask_workers = 0;   // dask: use at most this many of the scheduler's workers; 0: all
   std::string worker_binary;  // dask: the oomless program on the workers (default: this one)
   bool resume = false;        // continue the latest run with the same run vector
   std::string label;          // free text stored with the run (a Slurm job id, ...)
