@@ -110,12 +110,11 @@ def main():
         client.wait_for_workers(1, timeout=a.connect_timeout)
     except (TimeoutError, OSError) as e:
         fail(f"no Dask worker joined the scheduler within {a.connect_timeout:g} s ({e})")
-    addresses = sorted(client.scheduler_info()["workers"])
-    chosen = None
-    if a.max_workers > 0 and a.max_workers < len(addresses):
-        # Preferred, not required: if a chosen worker dies its batches go to any other.
-        chosen = addresses[:a.max_workers]
-    emit({"event": "ready", "workers": len(chosen or addresses),
+    total = len(client.scheduler_info()["workers"])
+    # --max-workers N keeps at most N batches in flight: N workers' worth of the
+    # cluster, whichever workers are alive (no placement to outlive).
+    width = min(a.max_workers, total) if a.max_workers > 0 else total
+    emit({"event": "ready", "workers": width, "cluster_workers": total,
           "distributed": distributed.__version__})
 
     setup_line = sys.stdin.readline().strip()
@@ -125,20 +124,29 @@ def main():
             b = json.loads(line)
             batches.append((b["batch"], [json.dumps(item) for item in b["items"]]))
     token = uuid.uuid4().hex[:12]
-    futures, index = [], {}
-    for i, items in batches:
+    index = {}
+    queue = list(batches)
+
+    def submit():
+        i, items = queue.pop(0)
         # Earlier batches first, so results arrive in about suite order.
         f = client.submit(run_batch, a.binary, setup_line, items, a.case_timeout,
-                          key=f"oomless-sweep-{token}-{i}", priority=-i, pure=False,
-                          workers=chosen, allow_other_workers=chosen is not None)
-        futures.append(f)
+                          key=f"oomless-sweep-{token}-{i}", priority=-i, pure=False)
         index[f.key] = i
-    for f in as_completed(futures, loop=client.loop):
+        return f
+
+    first = [submit() for _ in range(min(len(queue), a.max_workers if a.max_workers > 0
+                                         else len(queue)))]
+    done = as_completed(first, loop=client.loop)
+    for f in done:
         i = index[f.key]
+        if queue:
+            done.add(submit())
         if f.status == "finished":
             worker, seconds, lines = f.result()
             emit('{"event": "batch", "batch": %d, "worker": %s, "seconds": %.6f, "results": [%s]}'
                  % (i, json.dumps(worker), seconds, ",".join(lines)))
+            f.release()
             continue
         if f.status == "cancelled":
             fail("the Dask scheduler cancelled the sweep's tasks (did it stop?)", 1)

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "core/error.hpp"
 #include "report/engine.hpp"
@@ -69,7 +68,9 @@ DaskEngine::DaskEngine(const DaskOptions& o) : impl_(std::make_unique<Impl>()), 
                                    "--case-timeout",
                                    fmt::format("{}", o.case_timeout),
                                    "--connect-timeout",
-                                   fmt::format("{}", o.connect_timeout)};
+                                   fmt::format("{}", o.connect_timeout),
+                                   "--max-workers",
+                                   std::to_string(o.max_workers)};
   if (!o.scheduler.empty()) {
     argv.push_back("--scheduler");
     argv.push_back(o.scheduler);
@@ -117,7 +118,6 @@ void DaskEngine::run(const WorkerSetup& setup, const std::vector<WorkItem>& item
         fmt::format("[sweep] the Dask driver ended before taking the cases: {}", d.stderr_tail()));
   d.driver->close_stdin();
 
-  std::set<std::string> used;
   for (;;) {
     auto line = d.next_line(0);
     if (g_sweep_stop) {
@@ -138,7 +138,6 @@ void DaskEngine::run(const WorkerSetup& setup, const std::vector<WorkItem>& item
     }
     std::string kind = ev.value("event", "");
     if (kind == "batch") {
-      used.insert(ev.value("worker", ""));
       for (const auto& r : ev.at("results"))
         on_result(r.at("key").get<int64_t>(), case_from_json(r.at("result")));
     } else if (kind == "lost") {
@@ -153,7 +152,6 @@ void DaskEngine::run(const WorkerSetup& setup, const std::vector<WorkItem>& item
       break;
     }
   }
-  workers_used_ = static_cast<int64_t>(used.size());
   d.driver->wait();
 }
 

@@ -85,17 +85,16 @@ class DaskEngine {
   // one worker; InvalidArgument (naming the scheduler) when it cannot.
   explicit DaskEngine(const DaskOptions& o);
   ~DaskEngine();
+  // Workers the sweep uses at once (--dask-workers, or the whole cluster).
   int64_t workers() const { return workers_; }
   // Sends the items in batches and streams the results back.
   void run(const WorkerSetup& setup, const std::vector<WorkItem>& items, const OnResult& on_result);
-  // Distinct workers that returned results, and their summed batch time.
-  int64_t workers_used() const { return workers_used_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   DaskOptions o_;
-  int64_t workers_ = 0, workers_used_ = 0;
+  int64_t workers_ = 0;
 };
 
 // Splits items (in order) into batches: a fixed size, or runs of about equal

@@ -380,7 +380,6 @@ StoredSweep run_stored_sweep(const SweepOptions& o, const std::string& db) {
     try {
       if (dask) {
         dask->run(plan.setup, todo, on_result);
-        if (dask->workers_used() > 0) workers = dask->workers_used();
       } else if (o.jobs == 0) {
         device::Profile profile = device::load_profile(o.device);
         for (const auto& w : todo) {
