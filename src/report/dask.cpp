@@ -23,7 +23,8 @@ struct DaskEngine::Impl {
 
   // Next line from the driver; nullopt when it ended. Gives up (returns
   // nullopt with `timed_out`) after `timeout` seconds when > 0.
-  std::optional<std::string> next_line(double timeout, bool* timed_out = nullptr) {
+  std::optional<std::string> next_line(double timeout, bool* timed_out = nullptr,
+                                       const OnTick* on_tick = nullptr) {
     auto t0 = Clock::now();
     for (;;) {
       if (auto line = take_line(out)) return line;
@@ -40,6 +41,7 @@ struct DaskEngine::Impl {
       pollfd fds[2] = {{driver->out_fd(), POLLIN, 0},
                        {err_closed ? -1 : driver->err_fd(), POLLIN, 0}};
       ::poll(fds, 2, wait_ms);
+      if (on_tick && *on_tick) (*on_tick)();
       if (!err_closed) err_closed = !read_available(driver->err_fd(), err);
       if (err.size() > (1 << 16)) err.erase(0, err.size() - (1 << 16));
       if (!read_available(driver->out_fd(), out)) {
@@ -103,7 +105,7 @@ DaskEngine::DaskEngine(const DaskOptions& o) : impl_(std::make_unique<Impl>()), 
 DaskEngine::~DaskEngine() = default;
 
 void DaskEngine::run(const WorkerSetup& setup, const std::vector<WorkItem>& items,
-                     const OnResult& on_result) {
+                     const OnResult& on_result, const OnTick& on_tick) {
   Impl& d = *impl_;
   auto batches = plan_batches(items, workers_, o_.batch_size);
   std::string text = to_json(setup).dump() + "\n";
@@ -119,7 +121,7 @@ void DaskEngine::run(const WorkerSetup& setup, const std::vector<WorkItem>& item
   d.driver->close_stdin();
 
   for (;;) {
-    auto line = d.next_line(0);
+    auto line = d.next_line(0, nullptr, &on_tick);
     if (g_sweep_stop) {
       d.driver->kill_now();
       d.driver->wait();

@@ -168,7 +168,7 @@ std::vector<std::pair<std::string, std::string>> worker_env(int jobs) {
 }  // namespace
 
 void run_local(const WorkerSetup& setup, const std::vector<WorkItem>& items, const LocalOptions& o,
-               const OnResult& on_result) {
+               const OnResult& on_result, const OnTick& on_tick) {
   std::string binary = o.binary.empty() ? self_exe() : o.binary;
   std::string header = to_json(setup).dump() + "\n";
   auto env = worker_env(o.jobs);
@@ -247,6 +247,7 @@ void run_local(const WorkerSetup& setup, const std::vector<WorkItem>& items, con
     if (fds.empty()) continue;
     int n = ::poll(fds.data(), fds.size(), wait_ms);
     if (n < 0 && errno != EINTR) throw Error("[sweep] poll failed");
+    if (on_tick) on_tick();
     for (Slot* sp : owners) {
       Slot& s = *sp;
       if (!s.child) continue;

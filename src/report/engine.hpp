@@ -52,6 +52,9 @@ CaseResult run_item(const device::Profile& profile, const WorkerSetup& setup, co
 CaseResult crash_result(const WorkItem& w, const std::string& what, const std::string& printed);
 
 using OnResult = std::function<void(int64_t key, CaseResult&& r)>;
+// Called at least once a second while an engine waits (the sweep commits
+// results that arrived just before a long case).
+using OnTick = std::function<void()>;
 
 // Set by SIGINT/SIGTERM during a sweep: engines stop handing out cases.
 extern std::atomic<bool> g_sweep_stop;
@@ -65,7 +68,7 @@ struct LocalOptions {
 // Runs the items on `jobs` worker processes; each result goes to `on_result`
 // as it finishes (on this thread). Returns early when g_sweep_stop is set.
 void run_local(const WorkerSetup& setup, const std::vector<WorkItem>& items, const LocalOptions& o,
-               const OnResult& on_result);
+               const OnResult& on_result, const OnTick& on_tick = {});
 
 struct DaskOptions {
   std::string scheduler, scheduler_file;  // one of them
@@ -88,7 +91,8 @@ class DaskEngine {
   // Workers the sweep uses at once (--dask-workers, or the whole cluster).
   int64_t workers() const { return workers_; }
   // Sends the items in batches and streams the results back.
-  void run(const WorkerSetup& setup, const std::vector<WorkItem>& items, const OnResult& on_result);
+  void run(const WorkerSetup& setup, const std::vector<WorkItem>& items, const OnResult& on_result,
+           const OnTick& on_tick = {});
 
  private:
   struct Impl;

@@ -375,11 +375,14 @@ StoredSweep run_stored_sweep(const SweepOptions& o, const std::string& db) {
     pending.push_back(std::move(r));
     if (Clock::now() - last_commit > std::chrono::milliseconds(250)) flush();
   };
+  OnTick on_tick = [&] {
+    if (!pending.empty() && Clock::now() - last_commit > std::chrono::milliseconds(250)) flush();
+  };
   {
     StopSignals signals;
     try {
       if (dask) {
-        dask->run(plan.setup, todo, on_result);
+        dask->run(plan.setup, todo, on_result, on_tick);
       } else if (o.jobs == 0) {
         device::Profile profile = device::load_profile(o.device);
         for (const auto& w : todo) {
@@ -390,7 +393,7 @@ StoredSweep run_stored_sweep(const SweepOptions& o, const std::string& db) {
         LocalOptions lo;
         lo.jobs = o.jobs;
         lo.case_timeout = o.case_timeout;
-        run_local(plan.setup, todo, lo, on_result);
+        run_local(plan.setup, todo, lo, on_result, on_tick);
       }
     } catch (...) {
       progress.progress.finish();
