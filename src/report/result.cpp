@@ -27,6 +27,17 @@ std::string error_signature(std::string_view message) {
   return std::string(first.substr(0, n));
 }
 
+std::string how_it_ran(const SweepMeta& m) {
+  if (m.engine.empty()) return {};
+  std::string who =
+      m.engine == "dask"
+          ? fmt::format("a dask sweep on {} worker{}", m.workers, m.workers == 1 ? "" : "s")
+      : m.engine == "local"
+          ? fmt::format("a sweep in {} worker process{}", m.workers, m.workers == 1 ? "" : "es")
+          : fmt::format("a {} sweep", m.engine);
+  return fmt::format("{} in {:.1f} s (the cases took {:.1f} s)", who, m.seconds, m.case_seconds);
+}
+
 std::string CaseResult::shape_key() const {
   return shapes_as_given.empty() ? std::string("[]") : shape_str(shapes_as_given[0]);
 }

@@ -99,6 +99,8 @@ SweepMeta meta_from_json(const nlohmann::json& j);
 std::string shapes_str(const std::vector<Shape>& shapes);
 // 534773760 -> "510.0 MiB"
 std::string human_bytes(int64_t bytes);
+// "a dask sweep on 2 workers in 4.7 s (the cases took 9.1 s)"; empty when unknown.
+std::string how_it_ran(const SweepMeta& m);
 // Joins with a separator.
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 // 534773760 -> "534,773,760"
