@@ -76,6 +76,19 @@ def store_rows(db, run=None):
         con.close()
 
 
+def recorded_count(db):
+    """Cases with an outcome in a store a sweep may still be creating (0 until it exists)."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT COUNT(*) FROM test_cases WHERE status <> 'NOT_RUN'"
+                               ).fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -200,17 +213,7 @@ def test_killed_sweep_leaves_a_consistent_store_and_resume_finishes_it(oomless, 
                              "--jobs", "2"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        def recorded():
-            try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                try:
-                    return con.execute("SELECT COUNT(*) FROM test_cases WHERE status <> "
-                                       "'NOT_RUN'").fetchone()[0]
-                finally:
-                    con.close()
-            except sqlite3.Error:
-                return 0
-        wait_for(lambda: recorded() > 20, 120, "cases recorded in the store")
+        wait_for(lambda: recorded_count(db) > 20, 120, "cases recorded in the store")
         proc.kill()  # SIGKILL: no clean-up at all
         proc.wait(timeout=30)
     finally:
@@ -248,8 +251,7 @@ def test_interrupted_sweep_is_cancelled_and_resumable(oomless, tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         db = out / "results.db"
-        wait_for(lambda: db.exists() and len([r for r in store_rows(db) if r[2] != "NOT_RUN"])
-                 >= 20, 60, "the cases before the hang")
+        wait_for(lambda: recorded_count(db) >= 20, 60, "the cases before the hang")
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:
