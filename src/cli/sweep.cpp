@@ -123,6 +123,9 @@ int run_merge_cli(const MergeCli& c) {
 }
 
 int run_report_cli(const ReportCli& c) {
+  // Reading a store that is not there would create an empty one.
+  if (!report::is_postgres_url(c.db) && !std::filesystem::exists(c.db))
+    fail("report", fmt::format("no store at {}", c.db));
   auto store = report::Store::open(c.db);
   auto runs = store->runs();
   if (c.list) {

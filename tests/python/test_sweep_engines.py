@@ -202,6 +202,9 @@ def test_report_rebuilds_from_the_store(oomless, local_query, tmp_path):
     cli(oomless, "report", "--db", str(local_query / "results.db"), "--out", str(tmp_path))
     for name in ("results.json", "results.csv", "report.md", "summary.txt"):
         assert (tmp_path / name).read_text() == (local_query / name).read_text(), name
+    p = cli(oomless, "report", "--db", str(tmp_path / "none.db"), check=False)
+    assert p.returncode == 2 and "no store at" in p.stderr
+    assert not (tmp_path / "none.db").exists()
 
 
 def test_killed_sweep_leaves_a_consistent_store_and_resume_finishes_it(oomless, local_run,
