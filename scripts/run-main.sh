@@ -20,3 +20,4 @@ echo "\$ oomless run softmax --shape 1,12,8160,8160 --arg dim=-1 --dtype bf16 --
 "$BIN" run softmax --shape 1,12,8160,8160 --arg dim=-1 --dtype bf16 --memory l1 --l1-budget 1MB --dram-budget 64MB
 echo
 echo "Reports: $OUT/summary.txt $OUT/report.md $OUT/report.html $OUT/results.json $OUT/results.csv"
+echo "Store: $OUT/results.db (oomless report --db $OUT/results.db --list)"
