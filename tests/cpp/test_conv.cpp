@@ -72,28 +72,28 @@ Tensor expect_reference(const std::vector<Tensor>& in, const std::vector<std::st
 
 const std::vector<Case>& shapes() {
   static const std::vector<Case> k = {
-      {{2, 8, 5, 7}, {12, 8, 1, 1}, true, {}},                                     // 1x1
-      {{1, 5, 9, 11}, {7, 5, 3, 3}, false, {"padding=1"}},                         // 3x3
-      {{2, 3, 17, 15}, {16, 3, 3, 3}, true, {"stride=2", "padding=1"}},            // stem-like
-      {{1, 20, 13, 18}, {20, 1, 7, 7}, true, {"padding=3", "groups=20"}},          // 7x7 dw
-      {{1, 35, 9, 21}, {35, 1, 3, 3}, false, {"padding=1", "groups=35"}},          // dw, tail
+      {{2, 8, 5, 7}, {12, 8, 1, 1}, true, {}},                             // 1x1
+      {{1, 5, 9, 11}, {7, 5, 3, 3}, false, {"padding=1"}},                 // 3x3
+      {{2, 3, 17, 15}, {16, 3, 3, 3}, true, {"stride=2", "padding=1"}},    // stem-like
+      {{1, 20, 13, 18}, {20, 1, 7, 7}, true, {"padding=3", "groups=20"}},  // 7x7 dw
+      {{1, 35, 9, 21}, {35, 1, 3, 3}, false, {"padding=1", "groups=35"}},  // dw, tail
       {{1, 18, 11, 9}, {18, 1, 3, 3}, true, {"stride=2", "padding=1", "groups=18"}},
-      {{1, 4, 12, 14}, {6, 4, 3, 3}, true, {"padding=2", "dilation=2"}},           // dilation
+      {{1, 4, 12, 14}, {6, 4, 3, 3}, true, {"padding=2", "dilation=2"}},  // dilation
       {{1, 3, 13, 17}, {5, 3, 3, 2}, false, {"stride=1,2", "padding=1,3", "dilation=2,1"}},
-      {{3, 3, 7, 5}, {5, 3, 2, 3}, true, {"stride=3"}},                           // odd sizes
-      {{1, 2, 4, 5}, {3, 2, 3, 3}, true, {"padding=4"}},                          // pad > k/2
-      {{2, 8, 9, 9}, {12, 4, 3, 3}, true, {"padding=1", "groups=2"}},             // groups 2
-      {{1, 12, 6, 7}, {8, 3, 3, 3}, false, {"padding=1", "groups=4"}},            // 2 per group
-      {{1, 6, 8, 8}, {12, 1, 3, 3}, true, {"padding=1", "groups=6"}},             // multiplier 2
-      {{1, 4, 6, 40}, {70, 4, 3, 3}, true, {"padding=1"}},                        // wide K
-      {{1, 6, 9, 9}, {4, 6, 1, 1}, false, {"stride=2"}},                          // 1x1 s2
-      {{1, 3, 5, 3}, {4, 3, 3, 3}, true, {}},                                     // OW = 1
-      {{1, 3, 4, 70}, {5, 3, 3, 3}, false, {"padding=1"}},                        // long rows
-      {{1, 2, 3, 30}, {3, 2, 1, 9}, true, {"padding=0,4"}},                       // 1x9
-      {{0, 3, 5, 5}, {4, 3, 3, 3}, true, {"padding=1"}},                          // batch 0
-      {{3, 10, 9}, {4, 3, 3, 3}, true, {"padding=1"}},                            // unbatched
-      {{1, 520, 5, 6}, {5, 520, 3, 3}, true, {"padding=1"}},  // 4680 terms: 2 blocks
-      {{1, 4200, 2, 3}, {3, 4200, 1, 1}, false, {}},          // one tap cut in channel runs
+      {{3, 3, 7, 5}, {5, 3, 2, 3}, true, {"stride=3"}},                 // odd sizes
+      {{1, 2, 4, 5}, {3, 2, 3, 3}, true, {"padding=4"}},                // pad > k/2
+      {{2, 8, 9, 9}, {12, 4, 3, 3}, true, {"padding=1", "groups=2"}},   // groups 2
+      {{1, 12, 6, 7}, {8, 3, 3, 3}, false, {"padding=1", "groups=4"}},  // 2 per group
+      {{1, 6, 8, 8}, {12, 1, 3, 3}, true, {"padding=1", "groups=6"}},   // multiplier 2
+      {{1, 4, 6, 40}, {70, 4, 3, 3}, true, {"padding=1"}},              // wide K
+      {{1, 6, 9, 9}, {4, 6, 1, 1}, false, {"stride=2"}},                // 1x1 s2
+      {{1, 3, 5, 3}, {4, 3, 3, 3}, true, {}},                           // OW = 1
+      {{1, 3, 4, 70}, {5, 3, 3, 3}, false, {"padding=1"}},              // long rows
+      {{1, 2, 3, 30}, {3, 2, 1, 9}, true, {"padding=0,4"}},             // 1x9
+      {{0, 3, 5, 5}, {4, 3, 3, 3}, true, {"padding=1"}},                // batch 0
+      {{3, 10, 9}, {4, 3, 3, 3}, true, {"padding=1"}},                  // unbatched
+      {{1, 520, 5, 6}, {5, 520, 3, 3}, true, {"padding=1"}},            // 4680 terms: 2 blocks
+      {{1, 4200, 2, 3}, {3, 4200, 1, 1}, false, {}},  // one tap cut in channel runs
   };
   return k;
 }
@@ -140,8 +140,8 @@ TEST(Conv, StridedInputsAreReadInPlaceOrCopied) {
     Tensor nchw = random_tensor({1, 5, 8, 9}, dt, 9);
     Tensor perm = nchw.permute({0, 2, 3, 1});
     Tensor a = expect_reference({perm, w, b}, {"padding=1", "channels_last=true"}, "permuted");
-    EXPECT_TRUE(bitwise_equal(a, run("convolution", {perm.contiguous(), w, b},
-                                     {"padding=1", "channels_last=true"})[0]));
+    EXPECT_TRUE(bitwise_equal(
+        a, run("convolution", {perm.contiguous(), w, b}, {"padding=1", "channels_last=true"})[0]));
     // A strided weight and bias are copied.
     Tensor wt = random_tensor({5, 6, 3, 3}, dt, 10).transpose(0, 1);
     Tensor bs = testing::strided_copy(b);
@@ -249,7 +249,8 @@ TEST(ConvDeterminism, RowSlicesEqualTheWholeCall) {
           if (n < 1 || r0 + n > OH) continue;
           SCOPED_TRACE(fmt::format("rows [{}, {})", r0, r0 + n));
           const int64_t first = std::clamp<int64_t>(r0 * sh - ph, 0, H);
-          const int64_t last = std::clamp<int64_t>((r0 + n - 1) * sh - ph + (kh - 1) * dh + 1, 0, H);
+          const int64_t last =
+              std::clamp<int64_t>((r0 + n - 1) * sh - ph + (kh - 1) * dh + 1, 0, H);
           std::vector<std::string> sargs = args;
           sargs.push_back(fmt::format("rows_of={}", H));
           sargs.push_back(fmt::format("out_row0={}", r0));
@@ -363,9 +364,12 @@ TEST(ConvErrors, NameTheOpAndTheValueBeforeAllocating) {
       EXPECT_EQ(dev.peak_dram_per_bank(), 0);
     }
   // Mixed dtypes.
-  expect_invalid([&] {
-    run("convolution", {Tensor::zeros({1, 3, 5, 5}, DType::F32), Tensor::zeros({2, 3, 3, 3}, DType::BF16)});
-  }, "[convolution]", {"bfloat16"});
+  expect_invalid(
+      [&] {
+        run("convolution",
+            {Tensor::zeros({1, 3, 5, 5}, DType::F32), Tensor::zeros({2, 3, 3, 3}, DType::BF16)});
+      },
+      "[convolution]", {"bfloat16"});
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ void Tile(D d, const Dw& s, int64_t n, int64_t oh, int64_t ow0, int64_t c0) {
     for (int64_t b = 1; b < s.nb; ++b) {
       accumulate(s.blocks[b]);
       for (int p = 0; p < P; ++p)
-        for (int v = 0; v < V; ++v) hn::StoreU(hn::Add(hn::LoadU(d, tot[p][v]), acc[p][v]), d, tot[p][v]);
+        for (int v = 0; v < V; ++v)
+          hn::StoreU(hn::Add(hn::LoadU(d, tot[p][v]), acc[p][v]), d, tot[p][v]);
     }
     for (int p = 0; p < P; ++p)
       for (int v = 0; v < V; ++v) acc[p][v] = hn::LoadU(d, tot[p][v]);

@@ -36,13 +36,13 @@ struct Strides4 {
 };
 
 struct ConvArgs {
-  DType dtype = DType::F32;      // of input, weight, bias and output: f32 or bf16
-  const void* x = nullptr;       // input rows [g.in_row0, g.in_row0 + g.H) of the plane
-  Strides4 xs;                   // NCHW: xs.w == 1; channels_last: xs.c == 1
-  const void* w = nullptr;       // [K, C / groups, kh, kw], contiguous
-  const void* bias = nullptr;    // [K], or null
-  void* out = nullptr;           // output rows [g.row0, g.row0 + g.OH)
-  Strides4 os;                   // NCHW: os.w == 1; channels_last: os.c == 1
+  DType dtype = DType::F32;    // of input, weight, bias and output: f32 or bf16
+  const void* x = nullptr;     // input rows [g.in_row0, g.in_row0 + g.H) of the plane
+  Strides4 xs;                 // NCHW: xs.w == 1; channels_last: xs.c == 1
+  const void* w = nullptr;     // [K, C / groups, kh, kw], contiguous
+  const void* bias = nullptr;  // [K], or null
+  void* out = nullptr;         // output rows [g.row0, g.row0 + g.OH)
+  Strides4 os;                 // NCHW: os.w == 1; channels_last: os.c == 1
 };
 
 // A block of the reduction: taps [t0, t1) x input channels [c0, c1) of the group.

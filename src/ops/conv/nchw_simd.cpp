@@ -79,8 +79,8 @@ bool ColumnMasks(const ConvGeom& G, int64_t NL, const Cols& in, int64_t ow0, Mas
       const auto iw = hn::Add(hn::Mul(hn::Iota(di, static_cast<int32_t>(ow0 + v * NL)),
                                       hn::Set(di, static_cast<int32_t>(G.sw))),
                               hn::Set(di, static_cast<int32_t>(j * G.dw - G.pw)));
-      const auto in_row = hn::And(hn::Gt(iw, hn::Set(di, -1)),
-                                  hn::Lt(iw, hn::Set(di, static_cast<int32_t>(G.W))));
+      const auto in_row =
+          hn::And(hn::Gt(iw, hn::Set(di, -1)), hn::Lt(iw, hn::Set(di, static_cast<int32_t>(G.W))));
       m[j * V + v] = 0;
       hn::StoreMaskBits(di, in_row, reinterpret_cast<uint8_t*>(&m[j * V + v]));
     }
@@ -147,7 +147,8 @@ void Tile(const Nchw& s, const float* st, int64_t lo, int64_t nr, int64_t n, int
     for (int64_t b = 1; b < s.nb; ++b) {
       accumulate(s.blocks[b]);
       for (int p = 0; p < P; ++p)
-        for (int v = 0; v < V; ++v) hn::Store(hn::Add(hn::Load(df, tot[p][v]), acc[p][v]), df, tot[p][v]);
+        for (int v = 0; v < V; ++v)
+          hn::Store(hn::Add(hn::Load(df, tot[p][v]), acc[p][v]), df, tot[p][v]);
     }
     for (int p = 0; p < P; ++p)
       for (int v = 0; v < V; ++v) acc[p][v] = hn::Load(df, tot[p][v]);

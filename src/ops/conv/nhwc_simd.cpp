@@ -80,7 +80,8 @@ void Tile(const Nhwc& s, const Src& src, int64_t n, int64_t g, int64_t kv, int64
     for (int64_t b = 1; b < s.nb; ++b) {
       accumulate(s.blocks[b]);
       for (int p = 0; p < P; ++p)
-        for (int v = 0; v < V; ++v) hn::Store(hn::Add(hn::Load(df, tot[p][v]), acc[p][v]), df, tot[p][v]);
+        for (int v = 0; v < V; ++v)
+          hn::Store(hn::Add(hn::Load(df, tot[p][v]), acc[p][v]), df, tot[p][v]);
     }
     for (int p = 0; p < P; ++p)
       for (int v = 0; v < V; ++v) acc[p][v] = hn::Load(df, tot[p][v]);
