@@ -241,6 +241,17 @@ void RunPV(const ConvGeom& G, const ConvArgs& a) {
   }
 }
 
+// One output channel per group (depthwise): the widest tile of up to kMaxV
+// column vectors that a row of OW columns fills best (short rows waste less).
+template <class T, int kMaxV>
+void OneChannel(const ConvGeom& G, const ConvArgs& a) {
+  const int64_t vecs = (G.OW + hn::Lanes(DF()) - 1) / hn::Lanes(DF());
+  auto waste = [&](int64_t v) { return (vecs + v - 1) / v * v - vecs; };
+  if (vecs >= kMaxV && waste(kMaxV) <= waste(kMaxV / 2)) return RunPV<T, 1, kMaxV>(G, a);
+  if (vecs >= kMaxV / 2 || kMaxV / 4 < 1) return RunPV<T, 1, kMaxV / 2>(G, a);
+  return RunPV<T, 1, kMaxV / 4>(G, a);
+}
+
 // Tile shape from the output channels per group: P channels x V column vectors
 // of accumulators within the target's registers.
 template <class T>
@@ -251,12 +262,12 @@ void ConvNCHW(const ConvGeom& G, const ConvArgs& a) {
     if (kpg >= 5) return RunPV<T, 8, 3>(G, a);
     if (kpg >= 3) return RunPV<T, 4, 5>(G, a);
     if (kpg == 2) return RunPV<T, 2, 8>(G, a);
-    return RunPV<T, 1, 8>(G, a);
+    return OneChannel<T, 8>(G, a);
   } else {
     if (kpg >= 5) return RunPV<T, 6, 2>(G, a);
     if (kpg >= 3) return RunPV<T, 4, 2>(G, a);
     if (kpg == 2) return RunPV<T, 2, 4>(G, a);
-    return RunPV<T, 1, 6>(G, a);
+    return OneChannel<T, 4>(G, a);
   }
 }
 
