@@ -166,7 +166,65 @@ void Tile(const Nchw& s, const float* st, int64_t lo, int64_t nr, int64_t n, int
   }
 }
 
-template <class T, int P, int V>
+// One output channel per group (P == 1): rows [oh, oh + RR) x columns [ow0,
+// ow0 + V * NL) of rows whose taps all lie inside the plane, one reduction
+// block. A tap's weight broadcast and lane masks serve all RR rows (depthwise
+// tiles are otherwise dominated by them). The same sums as Tile.
+template <class T, int RR, int V>
+void TileRows(const Nchw& s, const float* st, int64_t lo, int64_t nr, int64_t n, int64_t g,
+              int64_t oh, int64_t ow0, const MaskBits* masks) {
+  const DF df;
+  const ConvGeom& G = *s.g;
+  const int64_t NL = s.NL, gh = G.row0 + oh, cstride = nr * G.sw * s.M;
+  const int64_t rstep = G.sh * G.sw * s.M;  // staged floats between the rows' input rows
+  VF acc[RR][V];
+  for (int r = 0; r < RR; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = hn::Zero(df);
+  const float* wg = s.wp + g * s.T * s.cpg;
+  for (int64_t i = 0; i < G.kh; ++i) {
+    const float* xrow = st + ow0 + (gh * G.sh - G.ph + i * G.dh - lo) * G.sw * s.M;
+    for (int64_t j = 0; j < G.kw; ++j) {
+      const float* xr = xrow + s.jofs[j];
+      const float* wt = wg + (i * G.kw + j) * s.cpg;
+      if (!masks) {
+        for (int64_t c = 0; c < s.cpg; ++c) {
+          const VF wv = hn::Set(df, wt[c]);
+          for (int r = 0; r < RR; ++r)
+            for (int v = 0; v < V; ++v)
+              acc[r][v] =
+                  hn::MulAdd(hn::LoadU(df, xr + c * cstride + r * rstep + v * NL), wv, acc[r][v]);
+        }
+        continue;
+      }
+      hn::Mask<DF> m[V];
+      for (int v = 0; v < V; ++v)
+        m[v] = hn::LoadMaskBits(df, reinterpret_cast<const uint8_t*>(masks + j * V + v));
+      for (int64_t c = 0; c < s.cpg; ++c) {
+        const VF wv = hn::Set(df, wt[c]);
+        for (int r = 0; r < RR; ++r)
+          for (int v = 0; v < V; ++v)
+            acc[r][v] = hn::IfThenElse(
+                m[v],
+                hn::MulAdd(hn::LoadU(df, xr + c * cstride + r * rstep + v * NL), wv, acc[r][v]),
+                acc[r][v]);
+      }
+    }
+  }
+  T* out = static_cast<T*>(s.a.out);
+  const int64_t k = g * s.kpg;
+  for (int r = 0; r < RR; ++r) {
+    T* orow = out + n * s.a.os.n + k * s.a.os.c + (oh + r) * s.a.os.h;
+    for (int v = 0; v < V; ++v) {
+      const int64_t ow = ow0 + v * NL;
+      if (ow >= G.OW) break;
+      const VF res = s.bias ? hn::Add(acc[r][v], hn::Set(df, s.bias[k])) : acc[r][v];
+      StoreOut(df, res, orow + ow, static_cast<size_t>(std::min(NL, G.OW - ow)));
+    }
+  }
+}
+
+// RR > 1 (P == 1): interior rows in groups of RR through TileRows.
+template <class T, int P, int V, int RR = 1>
 void RunPV(const ConvGeom& G, const ConvArgs& a) {
   const DF df;
   Nchw s;
@@ -234,22 +292,35 @@ void RunPV(const ConvGeom& G, const ConvArgs& a) {
     float* st = scratch(kStage, std::max<int64_t>(s.cpg * nr * G.sw * s.M, 1));
     Stage(s, x + n * a.xs.n, g, h.lo, h.hi, st);
     const int64_t kt0 = part * s.KT / parts, kt1 = (part + 1) * s.KT / parts;
-    for (int64_t oh = o0; oh < o1; ++oh)
+    for (int64_t oh = o0; oh < o1;) {
+      if constexpr (RR > 1) {
+        static_assert(P == 1);
+        const int64_t first = (G.row0 + oh) * G.sh - G.ph;  // of the group's first row
+        const int64_t last = (G.row0 + oh + RR - 1) * G.sh - G.ph + (G.kh - 1) * G.dh;
+        if (s.nb == 1 && oh + RR <= o1 && first >= 0 && last < G.full_h) {
+          for (int64_t cb = 0; cb < col_blocks; ++cb)
+            TileRows<T, RR, V>(s, st, h.lo, nr, n, g, oh, cb * V * s.NL, mask_of[cb]);
+          oh += RR;
+          continue;
+        }
+      }
       for (int64_t cb = 0; cb < col_blocks; ++cb)
         for (int64_t kt = kt0; kt < kt1; ++kt)
           Tile<T, P, V>(s, st, h.lo, nr, n, g, kt, oh, cb * V * s.NL, mask_of[cb]);
+      ++oh;
+    }
   }
 }
 
 // One output channel per group (depthwise): the widest tile of up to kMaxV
 // column vectors that a row of OW columns fills best (short rows waste less).
-template <class T, int kMaxV>
+// Interior rows go RR at a time (TileRows), RR x V accumulators.
+template <class T, int kMaxV, int RR>
 void OneChannel(const ConvGeom& G, const ConvArgs& a) {
   const int64_t vecs = (G.OW + hn::Lanes(DF()) - 1) / hn::Lanes(DF());
   auto waste = [&](int64_t v) { return (vecs + v - 1) / v * v - vecs; };
-  if (vecs >= kMaxV && waste(kMaxV) <= waste(kMaxV / 2)) return RunPV<T, 1, kMaxV>(G, a);
-  if (vecs >= kMaxV / 2 || kMaxV / 4 < 1) return RunPV<T, 1, kMaxV / 2>(G, a);
-  return RunPV<T, 1, kMaxV / 4>(G, a);
+  if (vecs >= kMaxV && waste(kMaxV) <= waste(kMaxV / 2)) return RunPV<T, 1, kMaxV, RR>(G, a);
+  return RunPV<T, 1, kMaxV / 2, RR>(G, a);
 }
 
 // Tile shape from the output channels per group: P channels x V column vectors
@@ -262,12 +333,12 @@ void ConvNCHW(const ConvGeom& G, const ConvArgs& a) {
     if (kpg >= 5) return RunPV<T, 8, 3>(G, a);
     if (kpg >= 3) return RunPV<T, 4, 5>(G, a);
     if (kpg == 2) return RunPV<T, 2, 8>(G, a);
-    return OneChannel<T, 8>(G, a);
+    return OneChannel<T, 4, 4>(G, a);
   } else {
     if (kpg >= 5) return RunPV<T, 6, 2>(G, a);
     if (kpg >= 3) return RunPV<T, 4, 2>(G, a);
     if (kpg == 2) return RunPV<T, 2, 4>(G, a);
-    return OneChannel<T, 4>(G, a);
+    return OneChannel<T, 2, 4>(G, a);
   }
 }
 
