@@ -4,14 +4,17 @@ YOLOv12x's convolutions at a quarter or half of the 2176x3840 input (the stem
 with Cin=3, a 1x1 384->384, a 3x3 96->96, AAttn's 7x7 depthwise pe on 384
 channels, Detect's 3x3 depthwise on 384 channels), bf16 and f32, NCHW and
 channels-last, same process, same inputs, the same thread count for both
-(torch.set_num_threads and OMP_NUM_THREADS). Each time is the best of --reps
-calls after one warm-up call; ratio = torch / ours (above 1: we are faster).
+(torch.set_num_threads and OMP_NUM_THREADS). After one warm-up call each, torch
+and ours are timed alternately --reps times (the machine is shared: pairs see
+the same load); the table has the median times and the median of the pairs'
+ratios torch / ours (above 1: we are faster).
 
-    PYTHONPATH=build/python /usr/bin/python3 bench/conv_speed.py [--reps 5] [--json out.json]
+    PYTHONPATH=build/python /usr/bin/python3 bench/conv_speed.py [--reps 7] [--json out.json]
 """
 import argparse
 import json
 import os
+import statistics
 import time
 
 import torch
@@ -27,19 +30,24 @@ SHAPES = [
 ]
 
 
-def best_of(fn, reps):
+def timed(fn):
+    t = time.perf_counter()
     fn()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return time.perf_counter() - t
+
+
+def paired(f_torch, f_ours, reps):
+    """Median times of torch and ours, and the median ratio over alternating pairs."""
+    f_torch()
+    f_ours()
+    pairs = [(timed(f_torch), timed(f_ours)) for _ in range(reps)]
+    return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs),
+            statistics.median(p[0] / p[1] for p in pairs))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", choices=["bf16", "f32", "both"], default="both")
     ap.add_argument("--only", default="", help="substring of the shape names to run")
@@ -62,12 +70,13 @@ def main():
             w = (torch.randn(ws) / (ws[1] * ws[2] * ws[3]) ** 0.5).to(dt)
             for layout in ("nchw", "channels_last"):
                 xt = x.contiguous(memory_format=torch.channels_last) if layout != "nchw" else x
-                t_torch = best_of(lambda: F.conv2d(xt, w, None, s, p, 1, g), a.reps)
-                t_ours = best_of(lambda: oomless.conv2d(xt, w, None, s, p, 1, g), a.reps)
+                t_torch, t_ours, ratio = paired(lambda: F.conv2d(xt, w, None, s, p, 1, g),
+                                                lambda: oomless.conv2d(xt, w, None, s, p, 1, g),
+                                                a.reps)
                 oh, ow = ((xs[d] + 2 * p - ws[d]) // s + 1 for d in (2, 3))
                 flops = 2 * ws[0] * oh * ow * ws[1] * ws[2] * ws[3]
                 row = dict(shape=name, dtype=str(dt)[6:], layout=layout, torch_ms=t_torch * 1e3,
-                           ours_ms=t_ours * 1e3, ratio=t_torch / t_ours,
+                           ours_ms=t_ours * 1e3, ratio=ratio,
                            ours_gflops=flops / t_ours / 1e9)
                 rows.append(row)
                 print(f"| {name} | {row['dtype']} | {layout} | {row['torch_ms']:.1f} | "
