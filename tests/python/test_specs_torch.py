@@ -1,9 +1,9 @@
 """Output specs of `oomless query` against PyTorch (torch 1.13 aten ops).
 
 For every one of the 46 seed operators and convolution, several shape/argument
-cases: torch computes the true output shapes on small tensors, and `$OOMLESS_BIN query <op> ... --json`
-must report the same number of outputs with the same shapes (and float32 for
-value outputs). Bad arguments must exit with status 2 and print a message that
+cases: torch computes the true output shapes on small tensors, and
+`$OOMLESS_BIN query <op> ... --json` must report the same number of outputs
+with the same shapes (and float32 for value outputs). Bad arguments must exit with status 2 and print a message that
 names the op.
 
 Run with /usr/bin/python3 (torch 1.13) and OOMLESS_BIN=build/oomless.
