@@ -179,7 +179,11 @@ std::vector<SplitAxis> conv_axes(const std::vector<TensorSpec>& in, const Args& 
     axes.push_back(rows);
   }
   if (g.groups == 1) axes.push_back(axis(c, -1, 0));
-  if (g.groups > 1 && g.groups == g.C && g.K == g.C) axes.push_back(axis(c, c, 0));
+  if (g.groups > 1 && g.groups == g.C && g.K == g.C) {
+    SplitAxis dw = axis(c, c, 0);
+    dw.count_arg = "groups";  // a chunk of n channels is n groups
+    axes.push_back(dw);
+  }
   return axes;
 }
 

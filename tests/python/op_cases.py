@@ -1,4 +1,4 @@
-"""The case table of the torch harness: every one of the 46 ops of the op table,
+"""The case table of the torch harness: every one of the 46 seed ops of the op table,
 each with shapes (incl. non-multiples of 32, broadcasting, negative dims,
 size-1 and empty dims, 1-D..5-D, non-contiguous inputs) and every documented
 argument. A case names the oomless function, how to make its inputs, the
