@@ -890,6 +890,9 @@ TEST_F(PlanChunks, ConvolutionChunksAcrossRowsChannelsAndImages) {
         p.device_call = c;
         p.device_call.in_memory = device::BufferType::DRAM;
         p.device_call.out_memory = device::BufferType::DRAM;
+        // oomless's streaming program: TT-NN's conv2d needs L1_SMALL, which the
+        // default profile (the seed's fixture) does not have.
+        p.device_call.streaming_cbs = true;
         p.chunk = chunk;
         p.num_chunks = (extent + chunk - 1) / chunk;
         SCOPED_TRACE(
