@@ -112,17 +112,19 @@ std::vector<SplitAxis> reduce_axes(const std::vector<TensorSpec>& in, const Args
   return axes;
 }
 
-// Output rows of a GEMM are computed in row tiles of kMBlock aligned to the
-// whole output (ops/matmul/kernels.hpp): row chunks start on tile borders.
+// Output rows and columns of a GEMM are computed in tiles of kMBlock x kNBlock
+// aligned to the whole output (ops/matmul/kernels.hpp): chunks start on tile
+// borders. Columns (B's columns) come after rows: a graph chains attention's
+// second bmm along them (its query tokens are B's columns).
 std::vector<SplitAxis> matmul_axes(MatmulOp m, const std::vector<TensorSpec>& in,
                                    const OutputSpec& out) {
   constexpr int64_t tile = matmul::kMBlock;
   switch (m) {
     case MatmulOp::Mm:
-      return {{0, {0, -1}, tile}};
+      return {{0, {0, -1}, tile}, {1, {-1, 1}, matmul::kNBlock}};
     case MatmulOp::Bmm:
       // Batch entries are independent GEMMs.
-      return {{0, {0, 0}, 1}, {1, {1, -1}, tile}};
+      return {{0, {0, 0}, 1}, {1, {1, -1}, tile}, {2, {-1, 2}, matmul::kNBlock}};
     case MatmulOp::Addmm: {
       const Shape& bias = in[0].shape;
       int bias_dim = rank(bias) == 2 && bias[0] != 1 ? 0 : -1;
