@@ -105,6 +105,15 @@ Placement place_call(device::Device& dev, const CallSpec& call,
     for (size_t i = 0; i < r.outputs.outputs.size(); ++i) {
       std::string what = "output " + std::to_string(i);
       bool reuses = call.inplace && i == 0 && !call.inputs.empty();
+      if (i < call.out_placed.size() && call.out_placed[i]) {
+        AllocationRecord a{what + " (into a placed buffer)", out_type, r.outputs.outputs[i].shape};
+        a.fits = true;
+        a.is_view = true;
+        r.allocations.push_back(a);
+        p.outputs.push_back(nullptr);
+        runs_program = true;
+        continue;
+      }
       if (reuses ||
           !ops::needs_device_buffer(*call.op, call.inputs, r.outputs, i, call.args, call.layout)) {
         int src = reuses ? 0 : r.outputs.view_of[i];

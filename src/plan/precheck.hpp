@@ -36,6 +36,9 @@ struct CallSpec {
   // one (TT-NN keeps NHWC activations as [1,1,N*H*W,C]; a graph stores a permuted
   // tensor in its memory order). Missing or empty entries: the inferred shape.
   std::vector<Shape> out_storage;
+  // Outputs written into buffers the caller already placed (a graph's chunked
+  // chain writes each chunk of its result into the whole tensor): not allocated.
+  std::vector<bool> out_placed;
 };
 
 // The CBs of a streaming program: two tiles (or rows) per input and output,
