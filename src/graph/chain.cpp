@@ -117,6 +117,8 @@ struct Grower {
   bool grow(int start, const ops::SplitAxis& A, Chain& c) const {
     const Node& first = g.nodes[start];
     const TensorInfo& out0 = g.tensors[first.outputs[0]];
+    // A halo read through a copy of a view would need the copy's halo too.
+    if (A.halo && first.steps.size() > 1) return false;
     c = Chain{};
     c.extent = out0.shape[A.out_dim];
     if (c.extent < 2) return false;
@@ -214,10 +216,18 @@ struct Grower {
     members = std::set<int>(c.members.begin(), c.members.end());
     // Storages the members make: internal when only members read them.
     std::set<int> made, outer;
-    for (int m : c.members)
-      for (const Step& st : g.nodes[m].steps)
+    for (int m : c.members) {
+      const auto& steps = g.nodes[m].steps;
+      for (size_t k = 0; k < steps.size(); ++k) {
+        const Step& st = steps[k];
+        if (st.materialise && c.dim.at(st.outputs[0]) < 0) {
+          c.pre.push_back({m, static_cast<int>(k)});
+          continue;
+        }
         for (int t : st.outputs)
           if (storage(t) == t && c.dim.count(t)) made.insert(t);
+      }
+    }
     for (int s : made) {
       bool inside = !g.tensors[s].graph_output;
       for (int r : readers[s]) {
@@ -233,6 +243,7 @@ struct Grower {
       if (n.kind == NodeKind::View) continue;
       for (const Step& st : n.steps)
         for (int t : st.inputs) {
+          if (st.materialise && c.dim.at(st.outputs[0]) < 0) break;  // made before the chunks
           if (made.count(storage(t)) || outer.count(t)) continue;
           outer.insert(t);
           auto it = c.dim.find(t);
@@ -293,7 +304,16 @@ std::vector<Chain> find_chains(const Graph& g, const device::Profile& p) {
 }
 
 std::vector<ChunkStep> chunk_steps(const Graph& g, const Chain& c, int64_t start, int64_t len) {
-  std::set<int> whole(c.outputs.begin(), c.outputs.end());
+  // A chain output one program writes goes straight into the whole tensor; one
+  // that later programs update in place (batch norm, then silu_) is kept as an
+  // L1 chunk until its last writer, then written once.
+  std::map<int, int> writers;
+  for (int m : c.members)
+    for (const Step& s : g.nodes[m].steps)
+      for (int t : s.outputs) ++writers[g.tensors[t].storage];
+  std::set<int> whole;
+  for (int s : c.outputs)
+    if (writers[s] == 1) whole.insert(s);
   auto chunk_of = [&](int t) {
     auto it = c.dim.find(t);
     return cut(g.tensors[t].shape, it == c.dim.end() ? -1 : it->second, len);
@@ -303,7 +323,7 @@ std::vector<ChunkStep> chunk_steps(const Graph& g, const Chain& c, int64_t start
     const Node& n = g.nodes[m];
     if (n.kind != NodeKind::Compute) continue;
     for (const Step& s : n.steps)
-      if (s.materialise) {
+      if (s.materialise && c.dim.at(s.outputs[0]) >= 0) {
         int v = s.outputs[0];
         steps.push_back({m, copy_call(g.tensors[v], chunk_of(v)), s.inputs, s.outputs});
       }

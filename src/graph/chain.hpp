@@ -22,7 +22,10 @@ struct Chain {
   std::vector<int> cut_inputs, whole_inputs;  // outer tensors members read
   std::vector<int> outputs;                   // member storages read after the chain: written whole
   std::vector<int> internal;  // member storages only members read: one chunk at a time
-  std::string axis_text;      // "dim 1 (8160) of bmm"
+  // Copies of whole-read views (materialising steps: node, step index), made once
+  // before the chunks; the copies are whole inputs of the chain.
+  std::vector<std::pair<int, int>> pre;
+  std::string axis_text;  // "dim 1 (8160) of bmm"
 };
 
 // The chains worth running chunked: they start at an op whose output would not

@@ -13,8 +13,10 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <set>
+#include <tuple>
 
 #include "graph/state.hpp"
 #include "ops/families.hpp"
@@ -213,14 +215,15 @@ class Engine {
     return true;
   }
 
-  // Runs `attempt` until it fits, evicting what blocks it (Auto only).
-  bool with_room(const std::function<void()>& attempt, const std::set<int>& keep) {
+  // Runs `attempt` until it fits, evicting what blocks it (when `evict`).
+  bool with_room(const std::function<void()>& attempt, const std::set<int>& keep,
+                 bool evict = true) {
     for (int k = 0; k <= kMaxEvictions; ++k) {
       try {
         attempt();
         return true;
       } catch (const device::OutOfMemory& e) {
-        if (!cfg_.evict) return false;
+        if (!cfg_.evict || !evict) return false;
         bool dram =
             e.kind == device::OutOfMemory::Kind::Buffer && e.buffer_type == BufferType::DRAM;
         bool l1_buffer = e.kind == device::OutOfMemory::Kind::Buffer && !dram;
@@ -301,14 +304,20 @@ class Engine {
       attempts.push_back({BufferType::L1, false});
     attempts.push_back({BufferType::DRAM, false});
     attempts.push_back({BufferType::DRAM, true});
-    for (auto [mem, streaming] : attempts) {
+    // Every placement as things are first; moving others out of the way costs
+    // bytes, so it comes second.
+    std::vector<std::tuple<BufferType, bool, bool>> tries;
+    for (bool evict : {false, true})
+      for (auto [mem, streaming] : attempts)
+        if (!evict || cfg_.evict) tries.push_back({mem, streaming, evict});
+    for (auto [mem, streaming, evict] : tries) {
       plan::CallSpec c = s.call;
       c.in_memory = mem;
       c.out_memory = mem;
       c.streaming_cbs = streaming;
       if (in_place) c.inplace = true;
       plan::QueryResult r;
-      if (!with_room([&] { st_.place(s, c, r); }, keep)) continue;
+      if (!with_room([&] { st_.place(s, c, r); }, keep, evict)) continue;
       if (in_place) {
         // The output takes over the dying input's buffer.
         int from = storage(s.inputs[0]);
@@ -480,14 +489,20 @@ class Engine {
         pl = plan::place_call(st_.dev, call, ins, r);
       } catch (const device::OutOfMemory& e) {
         st_.dev.release_cbs();
+        if (std::getenv("OOMLESS_GRAPH_DEBUG"))
+          fmt::print(stderr, "chain {} len {} at {} ({}): {}\n", c.axis_text, len,
+                     g_.nodes[cs.node].name, call.op->name, e.what());
         if (e.kind == device::OutOfMemory::Kind::Buffer || call.streaming_cbs) return false;
         // Whole-row CBs do not fit beside the chunk: stream tiles instead.
         call.streaming_cbs = true;
         r = plan::QueryResult{};
         try {
           pl = plan::place_call(st_.dev, call, ins, r);
-        } catch (const device::OutOfMemory&) {
+        } catch (const device::OutOfMemory& e2) {
           st_.dev.release_cbs();
+          if (std::getenv("OOMLESS_GRAPH_DEBUG"))
+            fmt::print(stderr, "chain {} len {} at {} ({}): {}\n", c.axis_text, len,
+                       g_.nodes[cs.node].name, call.op->name, e2.what());
           return false;
         }
       }
@@ -515,6 +530,10 @@ class Engine {
     return true;
   }
 
+  // Bytes a chain moves at chunk length len: every program of a chunk reads its
+  // outer inputs where they are (a cut input once over all chunks, halo rows
+  // again; a whole input per chunk unless pinned in L1, then once), writes each
+  // chain output once; intermediates in L1 move nothing.
   Traffic chain_traffic(const Chain& c, int64_t len, int pins, const std::vector<int>& dram_whole,
                         BufferType internal) {
     Traffic t;
@@ -523,27 +542,37 @@ class Engine {
       if (w == Place::DRAM) (write ? t.dram_write : t.dram_read) += amount;
       if (w == Place::Host) (write ? t.device_to_host : t.host_to_device) += amount;
     };
-    for (int x : c.cut_inputs) {
-      // A windowed first op (a convolution's rows) reads its halo rows again.
-      double times = 1.0;
-      for (int m : c.members) {
-        auto it = c.axis.find(m);
-        if (it == c.axis.end() || !it->second.halo) continue;
-        const Node& n = g_.nodes[m];
-        if (n.call_inputs.empty() || n.call_inputs[0] != x) continue;
-        const auto& h = *it->second.halo;
-        int64_t in0 = std::clamp<int64_t>(len * h.stride - h.pad, 0, h.in_extent);
-        int64_t rows = std::min(h.in_extent - in0, (len - 1) * h.stride + h.window);
-        times = std::max(1.0, static_cast<double>(num * rows) / static_cast<double>(h.in_extent));
+    std::set<int> made(c.internal.begin(), c.internal.end());
+    made.insert(c.outputs.begin(), c.outputs.end());
+    auto pinned = [&](int s) {
+      auto pos = std::find(dram_whole.begin(), dram_whole.end(), s);
+      return pos != dram_whole.end() && pos - dram_whole.begin() < pins;
+    };
+    for (const auto& cs : chunk_steps(g_, c, middle_chunk(c, len), len)) {
+      auto ax = c.axis.find(cs.node);
+      for (int x : std::set<int>(cs.inputs.begin(), cs.inputs.end())) {
+        int s = storage(x);
+        if (made.count(s)) continue;
+        int d = c.dim.count(x) ? c.dim.at(x) : -1;
+        if (d < 0) {
+          if (!pinned(s)) add(st_.where(x), bytes(x) * num, false);
+          continue;
+        }
+        // A windowed op (a convolution's rows) reads its halo rows again.
+        double times = 1.0;
+        const Node& n = g_.nodes[cs.node];
+        if (ax != c.axis.end() && ax->second.halo && !n.call_inputs.empty() &&
+            n.call_inputs[0] == x) {
+          const auto& h = *ax->second.halo;
+          int64_t in0 = std::clamp<int64_t>(len * h.stride - h.pad, 0, h.in_extent);
+          int64_t rows = std::min(h.in_extent - in0, (len - 1) * h.stride + h.window);
+          times = std::max(1.0, static_cast<double>(num * rows) / static_cast<double>(h.in_extent));
+        }
+        add(st_.where(x), static_cast<int64_t>(std::llround(static_cast<double>(bytes(x)) * times)),
+            false);
       }
-      add(st_.where(x), static_cast<int64_t>(std::llround(static_cast<double>(bytes(x)) * times)),
-          false);
     }
-    for (int x : c.whole_inputs) {
-      auto pos = std::find(dram_whole.begin(), dram_whole.end(), storage(x));
-      bool pinned = pos != dram_whole.end() && pos - dram_whole.begin() < pins;
-      add(st_.where(x), pinned ? bytes(x) : bytes(x) * num, false);
-    }
+    for (int i = 0; i < pins; ++i) t.dram_read += bytes(dram_whole[i]);
     for (int s : c.outputs) add(st_.at[s], bytes(s), true);
     if (internal == BufferType::DRAM)
       for (int s : c.internal) {
@@ -553,7 +582,29 @@ class Engine {
     return t;
   }
 
-  void exec_chain(int ci, NodeResult& nr) {
+  // Bytes the chain's programs would move run one by one, intermediates in DRAM.
+  Traffic unchained_traffic(const Chain& c) {
+    Traffic t;
+    std::set<int> internal(c.internal.begin(), c.internal.end());
+    for (int m : c.members)
+      for (const Step& s : g_.nodes[m].steps) {
+        for (int x : storages(s.inputs)) {
+          if (internal.count(x))
+            t.dram_read += bytes(x);
+          else if (st_.at[x] == Place::DRAM)
+            t.dram_read += bytes(x);
+          else if (st_.at[x] == Place::Host)
+            t.host_to_device += bytes(x);
+        }
+        for (int x : storages(s.outputs)) {
+          if (internal.count(x) || st_.at[x] == Place::DRAM) t.dram_write += bytes(x);
+          if (st_.at[x] == Place::Host) t.device_to_host += bytes(x);
+        }
+      }
+    return t;
+  }
+
+  void exec_chain(int ci, NodeResult& nr, bool first = true) {
     const Chain& c = chains()[ci];
     ChainInfo& info = chain_info_[ci];
     info.nodes = c.members;
@@ -563,6 +614,9 @@ class Engine {
     for (int s : c.internal)
       info.largest_whole_bytes = std::max(info.largest_whole_bytes, bytes(s));
     for (int s : c.outputs) info.largest_whole_bytes = std::max(info.largest_whole_bytes, bytes(s));
+    // Copies of whole-read views, once.
+    if (first)
+      for (auto [m, k] : c.pre) exec_step(g_.nodes[m], g_.nodes[m].steps[k], nr);
     std::vector<int> outer = c.cut_inputs;
     outer.insert(outer.end(), c.whole_inputs.begin(), c.whole_inputs.end());
     std::set<int> keep = storages(outer);
@@ -620,12 +674,18 @@ class Engine {
         break;
       }
     }
-    if (!best.ok && cfg_.evict && evict_l1(keep)) return exec_chain(ci, nr);
+    if (!best.ok && cfg_.evict && evict_l1(keep)) return exec_chain(ci, nr, false);
+    // Chunks that re-read whole inputs (weights) more than the intermediates
+    // would cost in DRAM are not worth it.
+    if (best.ok && best.traffic.total() > unchained_traffic(c).total()) {
+      best.ok = false;
+      nr.note = "chain would move more bytes than its nodes one by one";
+    }
     if (!best.ok) {
       // No chunk fits: the members run one by one.
       for (int m : c.members)
         for (const Step& s : g_.nodes[m].steps) exec_step(g_.nodes[m], s, nr);
-      nr.note = "chain did not fit; its nodes ran one by one";
+      if (nr.note.empty()) nr.note = "chain did not fit; its nodes ran one by one";
       return;
     }
     std::vector<std::shared_ptr<device::Buffer>> held;

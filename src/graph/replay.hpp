@@ -35,8 +35,8 @@ struct NodeResult {
   int64_t dram_per_bank = 0;
   int64_t host_bytes = 0;  // host memory held by host-resident tensors
   int64_t chunks = 1;
-  int chain = -1;  // index into the plan's chains
-  Traffic traffic;
+  int chain = -1;   // index into the plan's chains
+  Traffic traffic;  // planned replays (strict counts none)
   std::string note;
 };
 
@@ -62,8 +62,8 @@ struct ReplayResult {
   int64_t weights_dram_per_bank = 0;
   int64_t largest_buffer_bytes = 0;  // the largest single buffer the replay placed
   std::string largest_buffer;        // which one
-  Traffic traffic;
-  std::vector<Place> tensor_place;  // per tensor: where its storage was when written
+  Traffic traffic;                   // planned replays (strict counts none)
+  std::vector<Place> tensor_place;   // per tensor: where its storage was when written
 };
 
 struct ModelOptions {

@@ -52,6 +52,8 @@ ReplayResult run_strict(const Graph& g, const device::Profile& profile, const Mo
   auto finish = [&] {
     R.peak_l1_per_bank = st.peak_l1;
     R.peak_dram_per_bank = st.peak_dram;
+    R.largest_buffer_bytes = st.largest_bytes;
+    R.largest_buffer = st.largest_what;
     R.tensor_place = st.written;
     return R;
   };

@@ -56,6 +56,8 @@ json replay_json(const ReplayResult& r) {
          {"peak_dram_per_bank", r.peak_dram_per_bank},
          {"peak_host_bytes", r.peak_host_bytes},
          {"weights_dram_per_bank", r.weights_dram_per_bank},
+         {"largest_buffer", r.largest_buffer},
+         {"largest_buffer_bytes", r.largest_buffer_bytes},
          {"traffic", traffic_json(r.traffic)}};
   if (!r.error.empty()) j["error"] = r.error;
   return j;
@@ -126,7 +128,6 @@ json model_json(const ModelRun& run) {
     j["seconds"] = {
         {"load", run.load_seconds}, {"strict", run.strict_seconds}, {"plan", run.plan->seconds}};
   } else {
-    j["traffic"] = {{"strict", traffic_json(strict.traffic)}};
     j["seconds"] = {{"load", run.load_seconds}, {"strict", run.strict_seconds}};
   }
   json nodes = json::array();
@@ -203,9 +204,8 @@ std::string model_summary(const ModelRun& run) {
     out += fmt::format(
         "  peak L1 {} B per bank (of {}), peak DRAM {} B per bank (of {}), "
         "host {}\n",
-        grouped(a.peak_l1_per_bank), grouped(p.l1_bank_size()),
-        grouped(a.peak_dram_per_bank), grouped(p.dram_allocatable()),
-        human_bytes(a.peak_host_bytes));
+        grouped(a.peak_l1_per_bank), grouped(p.l1_bank_size()), grouped(a.peak_dram_per_bank),
+        grouped(p.dram_allocatable()), human_bytes(a.peak_host_bytes));
     std::map<std::string, int> strategies;
     for (size_t i = 0; i < g.nodes.size(); ++i) ++strategies[a.nodes[i].strategy];
     std::string list;
