@@ -205,9 +205,8 @@ TEST(Graph, BadFilesNameTheProblem) {
   json bad = relu("relu", "x");
   bad["outputs"][0]["shape"] = {1, 1, 64, 32};
   bad["outputs"][0]["stride"] = {2048, 2048, 32, 1};
-  expect_error(doc({bad}),
-               {"node 'relu' (aten.relu.default)", "output 'relu' has shape [1,1,64,32]",
-                "relu infers [1,1,64,64]"});
+  expect_error(doc({bad}), {"node 'relu' (aten.relu.default)",
+                            "output 'relu' has shape [1,1,64,32]", "relu infers [1,1,64,64]"});
   json badview{{"name", "v"},
                {"op", "aten.view.default"},
                {"inputs", {"x"}},
@@ -219,9 +218,8 @@ TEST(Graph, BadFilesNameTheProblem) {
              {"inputs", {"x"}},
              {"args", {{"size", {64, 64}}, {"stride", {1, 64}}}},
              {"outputs", {tensor("r", {64, 64}, {64, 1}, "x")}}};
-  expect_error(doc({alias}, {"r"}),
-               {"node 'r' (aten._reshape_alias.default)", "stride [1,64]",
-                "not the output's strides [64,1]"});
+  expect_error(doc({alias}, {"r"}), {"node 'r' (aten._reshape_alias.default)", "stride [1,64]",
+                                     "not the output's strides [64,1]"});
   json wrong_alias = relu("relu", "x");
   wrong_alias["outputs"][0]["alias_of"] = "w";
   expect_error(doc({wrong_alias}), {"an alias of 'w', which is not one of its inputs"});

@@ -164,7 +164,8 @@ TEST(GraphPlan, AttentionScoresNeverExistWhole) {
     std::vector<std::string> ops;
     for (int n : c.nodes) ops.push_back(g.nodes[n].op);
     auto has = [&](const char* op) { return std::find(ops.begin(), ops.end(), op) != ops.end(); };
-    if (has("aten.bmm.default") && has("aten.mul.Tensor") && has("aten._softmax.default")) attn = &c;
+    if (has("aten.bmm.default") && has("aten.mul.Tensor") && has("aten._softmax.default"))
+      attn = &c;
   }
   ASSERT_NE(attn, nullptr);
   EXPECT_EQ(attn->extent, 1024);

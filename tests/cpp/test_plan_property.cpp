@@ -225,6 +225,20 @@ Draft draft(const ops::OpDesc& op, Rng& g, DType dtype) {
           d.args = {"size=" + ints(size)};
           break;
         }
+        case ops::MovementOp::Slice: {
+          int k = static_cast<int>(g.in(0, r - 1));
+          d.args = {
+              "dim=" + std::to_string(k - (g.coin() ? r : 0)),
+              "start=" + std::to_string(g.in(-x[k], x[k])),
+              "end=" + (g.coin(0.2) ? std::string("none") : std::to_string(g.in(-x[k], x[k] + 2))),
+              "step=" + std::to_string(g.in(1, 3))};
+          break;
+        }
+        case ops::MovementOp::Select: {
+          int k = static_cast<int>(g.in(0, r - 1));
+          d.args = {"dim=" + std::to_string(k), "index=" + std::to_string(g.in(-x[k], x[k] - 1))};
+          break;
+        }
         case ops::MovementOp::Copy: {
           Shape src = x;
           for (auto& v : src)
