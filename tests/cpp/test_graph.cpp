@@ -250,3 +250,35 @@ TEST(Graph, YoloTraceLowersEveryNodeItCan) {
       EXPECT_EQ(g.tensors[n.outputs[0]].storage, g.tensors[n.inputs[0]].storage);
     }
 }
+
+TEST(Graph, SliceAndSelectAreViews) {
+  // Rows [0, 32) of [1,1,64,64]: a whole-tile range of the same pages, read in
+  // place; columns [0, 32): gapped, so relu copies them first.
+  auto slice = [](const std::string& name, int64_t dim, Shape shape) {
+    return json{{"name", name},
+                {"op", "aten.slice.Tensor"},
+                {"inputs", {"x"}},
+                {"args", {{"dim", dim}, {"start", 0}, {"end", 32}, {"step", 1}}},
+                {"outputs", {tensor(name, shape, {4096, 4096, 64, 1}, "x")}}};
+  };
+  json rows = slice("rows", 2, {1, 1, 32, 64}), cols = slice("cols", 3, {1, 1, 64, 32});
+  json r1 = relu("r1", "rows"), r2 = relu("r2", "cols");
+  r1["outputs"][0] = tensor("r1", {1, 1, 32, 64}, {2048, 2048, 64, 1});
+  r2["outputs"][0] = tensor("r2", {1, 1, 64, 32}, {2048, 2048, 32, 1});
+  json sel{{"name", "sel"},
+           {"op", "aten.select.int"},
+           {"inputs", {"x"}},
+           {"args", {{"dim", 0}, {"index", 0}}},
+           {"outputs", {tensor("sel", {1, 64, 64}, {4096, 64, 1}, "x")}}};
+  Graph g =
+      graph::parse_graph(doc({rows, cols, r1, r2, sel}, {"r1", "r2", "sel"}).dump(), "s.json");
+  EXPECT_EQ(g.nodes[0].kind, NodeKind::View);
+  EXPECT_EQ(g.nodes[0].op_desc->name, "slice");
+  EXPECT_EQ(g.nodes[4].op_desc->name, "select");
+  EXPECT_TRUE(graph::aliasable(g, g.find("rows")));
+  EXPECT_FALSE(graph::aliasable(g, g.find("cols")));
+  EXPECT_EQ(g.nodes[2].steps.size(), 1u);
+  ASSERT_EQ(g.nodes[3].steps.size(), 2u);
+  EXPECT_TRUE(g.nodes[3].steps[0].materialise);
+  EXPECT_EQ(g.tensors[g.find("sel")].storage, g.find("x"));
+}
