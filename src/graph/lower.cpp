@@ -488,6 +488,15 @@ void lower_node(Graph& g, int ni) {
     o.alias_of = inputs[0];
     o.storage = g.tensors[inputs[0]].storage;
   }
+  // Convolution weights live as TT-NN prepares them: [1, 1, kh*kw*C/groups, K]
+  // (not [K, C, kh, kw] in tiles, which pads each 3x3 kernel to 32x32).
+  if (op.family == ops::Family::Conv && inputs.size() > 1) {
+    TensorInfo& w = g.tensors[inputs[1]];
+    if (w.kind == TensorKind::Param && w.storage == inputs[1] && w.shape.size() == 4) {
+      w.nhwc = false;
+      w.device_shape = {1, 1, w.shape[1] * w.shape[2] * w.shape[3], w.shape[0]};
+    }
+  }
   // Ops that take channels_last read an NHWC activation as NHWC.
   const TensorInfo& x = g.tensors[inputs[0]];
   n.nhwc_call = has_arg(op, "channels_last") && x.nhwc && x.shape.size() == 4;

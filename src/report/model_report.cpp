@@ -227,6 +227,11 @@ std::string model_summary(const ModelRun& run) {
       out += fmt::format("\nchains chunked together ({}):\n", pl.chains.size());
       for (size_t i = 0; i < pl.chains.size() && i < 12; ++i) {
         const auto& c = pl.chains[i];
+        if (c.num_chunks == 0) {
+          out += fmt::format("  #{} {} nodes at {}: {}, run node by node (chunks did not pay)\n", i,
+                             c.nodes.size(), g.nodes[c.run_at].name, c.axis);
+          continue;
+        }
         out += fmt::format(
             "  #{} {} nodes at {}: {}, {} chunks of {}; largest tensor {} whole, "
             "{} as chunked\n",

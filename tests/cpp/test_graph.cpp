@@ -133,6 +133,10 @@ TEST(Graph, ChannelsLastActivationsAreStoredAsTtnnActivations) {
   EXPECT_EQ(step.call.inputs[0].shape, (Shape{1, 2176, 3840, 3}));
   EXPECT_TRUE(step.call.args.get_bool("channels_last"));
   EXPECT_EQ(step.call.out_storage.at(0), out.device_shape);
+  // The weight as TT-NN prepares it: [1, 1, kh*kw*C, K] (3 tiles of rows, 3 of columns).
+  const auto& w = g.tensors[g.find("w")];
+  EXPECT_EQ(w.device_shape, (Shape{1, 1, 27, 96}));
+  EXPECT_EQ(graph::storage_pages(w).num_pages, 3);
 }
 
 TEST(Graph, ViewsAliasWhereThePagesMatchAndAreCopiedWhereNot) {
