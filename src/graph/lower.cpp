@@ -19,9 +19,10 @@ namespace {
 
 // How an aten argument reaches the op-table call.
 enum class Arg : uint8_t {
-  Map,      // passed under the op's name `to`
-  Drop,     // no effect on the result or on memory (memory_format, implicit)
-  MustNull  // anything but null makes the node a host op (div's rounding_mode)
+  Map,       // passed under the op's name `to`
+  Drop,      // no effect on the result or on memory (memory_format, implicit)
+  MustNull,  // anything but null makes the node a host op (div's rounding_mode)
+  MustFalse  // true makes it a host op (a transposed convolution)
 };
 
 struct ArgRule {
@@ -51,6 +52,7 @@ struct Lowering {
 
 constexpr Arg D = Arg::Drop;
 constexpr Arg N = Arg::MustNull;
+constexpr Arg F = Arg::MustFalse;
 
 const std::vector<Lowering>& lowerings() {
   static const std::vector<Lowering> k = [] {
@@ -61,7 +63,7 @@ const std::vector<Lowering>& lowerings() {
           {"stride"},
           {"padding"},
           {"dilation"},
-          {"transposed"},
+          {"transposed", F},
           {"output_padding"},
           {"groups"}}},
         // Eval batch norm's save_mean/save_invstd are empty on the CPU and [C] on
@@ -352,8 +354,9 @@ void lower_node(Graph& g, int ni) {
       if (r.from == key) rule = &r;
     if (!rule) return make_host(g, n, fmt::format("argument '{}' is not supported", key));
     if (rule->rule == Arg::Drop) continue;
-    if (rule->rule == Arg::MustNull) {
-      if (!v.is_null())
+    if (rule->rule == Arg::MustNull || rule->rule == Arg::MustFalse) {
+      bool ok = rule->rule == Arg::MustNull ? v.is_null() : v == false;
+      if (!ok)
         return make_host(g, n, fmt::format("argument {}={} is not supported", key, json_str(v)));
       continue;
     }
@@ -427,6 +430,14 @@ void lower_node(Graph& g, int ni) {
   }
   if (!n.op_desc) n.op_desc = &ops::find_op(low->op);
   const ops::OpDesc& op = *n.op_desc;
+  // torch's promotion: a 0-dim constant does not widen a tensor of its own
+  // category (bf16 * f32 scalar tensor is bf16); it takes the other's dtype.
+  if (op.family == ops::Family::Binary && inputs.size() == 2)
+    for (int i : {0, 1}) {
+      TensorInfo& c = g.tensors[inputs[i]];
+      if (c.kind == TensorKind::Constant && c.shape.empty())
+        c.dtype = g.tensors[inputs[1 - i]].dtype;
+    }
   n.inplace = low->inplace;
   try {
     n.call_args = ops::Args(op.name, op.args, values);

@@ -286,3 +286,37 @@ TEST(Graph, SliceAndSelectAreViews) {
   EXPECT_TRUE(g.nodes[3].steps[0].materialise);
   EXPECT_EQ(g.tensors[g.find("sel")].storage, g.find("x"));
 }
+
+TEST(Graph, TorchRulesTheOpTableLeavesToTheGraph) {
+  // A 0-dim f32 constant times a bf16 tensor is bf16 (torch does not promote
+  // within a category for 0-dim tensors): the graph loads.
+  json mul{{"name", "mul"},
+           {"op", "aten.mul.Tensor"},
+           {"inputs", {"x", "c"}},
+           {"args", json::object()},
+           {"outputs", {tensor("mul", {1, 1, 64, 64}, {4096, 4096, 64, 1})}}};
+  json d = doc({mul}, {"mul"});
+  d["constants"] = {{{"name", "c"}, {"shape", json::array()}, {"dtype", "f32"}, {"value", 0.5}}};
+  Graph g = graph::parse_graph(d.dump(), "c.json");
+  EXPECT_EQ(g.nodes[0].kind, NodeKind::Compute);
+  EXPECT_EQ(g.tensors[g.find("c")].dtype, DType::BF16);
+  EXPECT_EQ(g.tensors[g.find("c")].value, 0.5);
+  // A transposed convolution has no kernel here: a host op, not an error.
+  json conv{{"name", "ct"},
+            {"op", "aten.convolution.default"},
+            {"inputs", {"x", "w"}},
+            {"args",
+             {{"bias", nullptr},
+              {"stride", {2, 2}},
+              {"padding", {0, 0}},
+              {"dilation", {1, 1}},
+              {"transposed", true},
+              {"output_padding", {0, 0}},
+              {"groups", 1}}},
+            {"outputs", {tensor("ct", {1, 1, 128, 128}, {16384, 16384, 128, 1})}}};
+  json t = doc({conv}, {"ct"});
+  t["params"] = {tensor("w", {1, 1, 2, 2}, {4, 4, 2, 1})};
+  Graph h = graph::parse_graph(t.dump(), "ct.json");
+  EXPECT_EQ(h.nodes[0].kind, NodeKind::Host);
+  EXPECT_EQ(h.nodes[0].host_reason, "argument transposed=true is not supported");
+}
