@@ -46,6 +46,10 @@ class Engine {
     // Weights and scalar constants in DRAM (on the host if DRAM cannot hold them).
     for (const auto& list : {g_.params, g_.constants})
       for (int t : list) {
+        if (!g_.tensors[t].dtype) {
+          st_.set_host(t);  // an integer buffer (num_batches_tracked)
+          continue;
+        }
         try {
           st_.allocate(t, BufferType::DRAM);
         } catch (const device::OutOfMemory&) {

@@ -59,8 +59,14 @@ ReplayResult run_strict(const Graph& g, const device::Profile& profile, const Mo
   };
 
   // Weights (and the constants made for scalar operands) in DRAM, first.
+  // (An integer buffer such as batch norm's num_batches_tracked has no device
+  // dtype and stays on the host.)
   for (const auto& list : {g.params, g.constants})
     for (int t : list) {
+      if (!g.tensors[t].dtype) {
+        st.set_host(t);
+        continue;
+      }
       try {
         st.allocate(t, BufferType::DRAM);
       } catch (const device::OutOfMemory& e) {
@@ -86,8 +92,13 @@ ReplayResult run_strict(const Graph& g, const device::Profile& profile, const Mo
     }
     return true;
   };
-  for (int t : g.inputs)
+  for (int t : g.inputs) {
+    if (!st.device_read[t]) {
+      st.set_host(t);  // only host ops read it
+      continue;
+    }
     if (!place_activation(-1, g.tensors[t].name, "input", t)) return finish();
+  }
   st.sample_start();
 
   for (int n = 0; n < static_cast<int>(g.nodes.size()); ++n) {
