@@ -9,8 +9,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "ops/families.hpp"
 
@@ -117,8 +119,6 @@ struct Grower {
   bool grow(int start, const ops::SplitAxis& A, Chain& c) const {
     const Node& first = g.nodes[start];
     const TensorInfo& out0 = g.tensors[first.outputs[0]];
-    // A halo read through a copy of a view would need the copy's halo too.
-    if (A.halo && first.steps.size() > 1) return false;
     c = Chain{};
     c.extent = out0.shape[A.out_dim];
     if (c.extent < 2) return false;
@@ -278,18 +278,29 @@ std::vector<Chain> find_chains(const Graph& g, const device::Profile& p) {
     const Node& node = g.nodes[n];
     if (taken[n] || node.kind != NodeKind::Compute) continue;
     if (!grower.big(g.tensors[node.outputs[0]].storage)) continue;
-    // Of the axes that make a chain, the one reaching the most ops, then the
-    // longest (finer chunks: attention's query rows rather than its heads).
     std::optional<Chain> best;
+    // Of the axes that make a chain: one whose smallest chunk of intermediates
+    // fits in L1, reaching the most ops, reading the fewest bytes whole in
+    // every chunk (a conv cut by output channels re-reads its input; by rows,
+    // only its weights), then the longest.
     auto weight = [&](const Chain& c) {
       int ops = 0;
       for (int m : c.members) ops += g.nodes[m].kind != NodeKind::View;
-      return std::pair{ops, c.extent};
+      int64_t whole = 0, smallest = 0;
+      for (int t : c.whole_inputs) whole += storage_bytes(g.tensors[t]);
+      for (int s : c.internal)
+        smallest = std::max(smallest, bytes_per_bank(g.tensors[s], p, device::BufferType::L1) *
+                                          std::min(c.align, c.extent) / c.extent);
+      return std::tuple{smallest <= p.l1_bank_size() / 2, ops, -whole, c.extent};
     };
     for (const auto& A : semantic_axes(g, node)) {
       if (!A.offset_arg.empty()) continue;
       Chain c;
-      if (!grower.grow(n, A, c)) continue;
+      bool grew = grower.grow(n, A, c);
+      if (std::getenv("OOMLESS_GRAPH_DEBUG"))
+        fmt::print(stderr, "chain at {} axis {}: {} ({} members)\n", node.name, A.out_dim,
+                   grew ? "yes" : "no", c.members.size());
+      if (!grew) continue;
       bool clash = false;
       for (int m : c.members) clash |= taken[m] != 0;
       if (clash) continue;
@@ -322,11 +333,6 @@ std::vector<ChunkStep> chunk_steps(const Graph& g, const Chain& c, int64_t start
   for (int m : c.members) {
     const Node& n = g.nodes[m];
     if (n.kind != NodeKind::Compute) continue;
-    for (const Step& s : n.steps)
-      if (s.materialise && c.dim.at(s.outputs[0]) >= 0) {
-        int v = s.outputs[0];
-        steps.push_back({m, copy_call(g.tensors[v], chunk_of(v)), s.inputs, s.outputs});
-      }
     const ops::SplitAxis& A = c.axis.at(m);
     std::vector<Shape> in;
     for (size_t i = 0; i < n.call_inputs.size(); ++i) {
@@ -353,6 +359,15 @@ std::vector<ChunkStep> chunk_steps(const Graph& g, const Chain& c, int64_t start
       values[std::string(h->count_arg)] = len;
     }
     ops::Args args(n.op_desc->name, n.op_desc->args, values);
+    // Copies of views the op reads, each the chunk (with its halo) the op reads.
+    const std::vector<int>& reads = n.steps.back().inputs;
+    for (const Step& s : n.steps) {
+      if (!s.materialise || c.dim.at(s.outputs[0]) < 0) continue;
+      int v = s.outputs[0];
+      auto i = std::find(reads.begin(), reads.end(), v) - reads.begin();
+      Shape shape = i < static_cast<long>(in.size()) ? in[i] : chunk_of(v);
+      steps.push_back({m, copy_call(g.tensors[v], shape), s.inputs, s.outputs});
+    }
     std::vector<Shape> outs;
     for (int t : n.outputs) outs.push_back(chunk_of(t));
     ChunkStep cs{m, device_call(g, n, in, args, outs), n.steps.back().inputs, n.outputs};

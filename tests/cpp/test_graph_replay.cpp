@@ -151,7 +151,7 @@ TEST(GraphPlan, FitsUnderTightBudgetsWhereStrictFails) {
 
 TEST(GraphPlan, AttentionScoresNeverExistWhole) {
   // Scores [2,1024,1024] bf16 (4 MiB) under an 8 MiB L1: bmm -> mul ->
-  // _softmax -> bmm (and the views between) chunked over query rows.
+  // _softmax -> bmm (and the views between) chunked as one chain.
   Graph g = graph::load_graph(data("attention.graph.json"));
   graph::ModelOptions o;
   o.budgets.l1 = 8 << 20;
@@ -168,7 +168,8 @@ TEST(GraphPlan, AttentionScoresNeverExistWhole) {
       attn = &c;
   }
   ASSERT_NE(attn, nullptr);
-  EXPECT_EQ(attn->extent, 1024);
+  // Cut by heads (2) or by query rows (1024): either way never whole.
+  EXPECT_TRUE(attn->extent == 2 || attn->extent == 1024) << attn->axis;
   EXPECT_GT(attn->num_chunks, 1);
   const int64_t scores = 2 * 1024 * 1024 * 2;
   EXPECT_EQ(attn->largest_whole_bytes, scores);
