@@ -433,16 +433,21 @@ class Engine {
     return false;
   }
 
-  // The program runs on the host: device inputs are read back, outputs stay there.
+  // The program runs on the host: device inputs are read back, outputs stay
+  // there; it reads its inputs and writes its outputs in host memory.
   void host_step(const Node& node, const Step& s, NodeResult& nr, const std::string& why) {
     std::set<int> seen;
     for (int t : s.inputs) {
       if (!seen.insert(storage(t)).second) continue;
       Place w = st_.where(t);
       if (w == Place::DRAM || w == Place::L1) tr_->device_to_host += bytes(t);
+      tr_->host += bytes(t);
     }
     for (int t : s.outputs)
-      if (t >= 0) st_.set_host(t);
+      if (t >= 0) {
+        st_.set_host(t);
+        tr_->host += bytes(t);
+      }
     nr.strategy = "host";
     nr.note = why;
     (void)node;

@@ -18,10 +18,12 @@ std::string_view place_name(Place p);  // "-", "host", "DRAM", "L1"
 
 // Bytes moved, counted in device pages (a tile page carries its padding): DRAM
 // reads and writes by programs (a tensor in L1 moves nothing), host->device and
-// device->host transfers. Weights read from DRAM count like any other read.
+// device->host transfers, and what a program run on the host reads and writes
+// in host memory (else running everything on the host would look free).
+// Weights read from DRAM count like any other read.
 struct Traffic {
-  int64_t dram_read = 0, dram_write = 0, host_to_device = 0, device_to_host = 0;
-  int64_t total() const { return dram_read + dram_write + host_to_device + device_to_host; }
+  int64_t dram_read = 0, dram_write = 0, host_to_device = 0, device_to_host = 0, host = 0;
+  int64_t total() const { return dram_read + dram_write + host_to_device + device_to_host + host; }
   Traffic& operator+=(const Traffic& o);
 };
 

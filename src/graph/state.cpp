@@ -25,6 +25,7 @@ Traffic& Traffic::operator+=(const Traffic& o) {
   dram_write += o.dram_write;
   host_to_device += o.host_to_device;
   device_to_host += o.device_to_host;
+  host += o.host;
   return *this;
 }
 

@@ -177,16 +177,16 @@ std::string traffic_svg(const graph::ModelPlan& p) {
       "<svg id=\"chart-traffic\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"bytes moved per policy\">\n",
       w, h, w, h);
-  const char* colours[] = {"#0969da", "#54aeff", "#bf8700", "#d4a72c"};
-  const char* names[] = {"DRAM read", "DRAM write", "host to device", "device to host"};
+  const char* colours[] = {"#0969da", "#54aeff", "#bf8700", "#d4a72c", "#8250df"};
+  const char* names[] = {"DRAM read", "DRAM write", "host to device", "device to host", "host ops"};
   for (size_t i = 0; i < rs.size(); ++i) {
     const auto& t = rs[i]->traffic;
-    int64_t parts[] = {t.dram_read, t.dram_write, t.host_to_device, t.device_to_host};
+    int64_t parts[] = {t.dram_read, t.dram_write, t.host_to_device, t.device_to_host, t.host};
     int y = top + static_cast<int>(i) * (bar + 10);
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", left - 6,
                      y + bar / 2 + 4, esc(rs[i]->policy));
     double x = left;
-    for (int k = 0; k < 4; ++k) {
+    for (int k = 0; k < 5; ++k) {
       double bw = width * static_cast<double>(parts[k]) / mx;
       s += fmt::format(
           "<rect x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"><title>{}: {} "
@@ -199,11 +199,11 @@ std::string traffic_svg(const graph::ModelPlan& p) {
                      esc(human_bytes(t.total())));
   }
   int y = h - 12;
-  for (int k = 0; k < 4; ++k)
+  for (int k = 0; k < 5; ++k)
     s += fmt::format(
         "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" "
         "y=\"{}\">{}</text>\n",
-        left + k * 150, y - 9, colours[k], left + k * 150 + 14, y, names[k]);
+        left + k * 140, y - 9, colours[k], left + k * 140 + 14, y, names[k]);
   return s + "</svg>\n";
 }
 
@@ -284,14 +284,14 @@ std::string model_html(const ModelRun& run) {
     out +=
         "<table id=\"traffic\"><tr><th class=\"l\">policy</th><th>total</th><th>DRAM "
         "read</th><th>DRAM write</th><th>host to device</th><th>device to host</th>"
-        "<th>fits</th></tr>\n";
+        "<th>host ops</th><th>fits</th></tr>\n";
     for (const ReplayResult* r : {&pl.all_dram, &pl.greedy_l1, &pl.best})
       out += fmt::format(
           "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-          "<td>{}</td></tr>\n",
+          "<td>{}</td><td>{}</td></tr>\n",
           esc(r->policy), grouped(r->traffic.total()), grouped(r->traffic.dram_read),
           grouped(r->traffic.dram_write), grouped(r->traffic.host_to_device),
-          grouped(r->traffic.device_to_host), r->fits ? "yes" : "no");
+          grouped(r->traffic.device_to_host), grouped(r->traffic.host), r->fits ? "yes" : "no");
     out += "</table>\n";
     if (!pl.chains.empty()) {
       out += fmt::format(
@@ -403,12 +403,14 @@ std::string model_md(const ModelRun& run) {
     out +=
         "\n## Bytes moved\n\nDRAM reads and writes by programs (L1 moves nothing; tile "
         "pages count whole) and host transfers.\n\n| policy | total | DRAM read | DRAM write "
-        "| host to device | device to host | fits |\n|---|---:|---:|---:|---:|---:|---|\n";
+        "| host to device | device to host | host ops | fits |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---|\n";
     for (const ReplayResult* r : {&run.plan->all_dram, &run.plan->greedy_l1, &run.plan->best})
-      out += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r->policy,
+      out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r->policy,
                          grouped(r->traffic.total()), grouped(r->traffic.dram_read),
                          grouped(r->traffic.dram_write), grouped(r->traffic.host_to_device),
-                         grouped(r->traffic.device_to_host), r->fits ? "yes" : "no");
+                         grouped(r->traffic.device_to_host), grouped(r->traffic.host),
+                         r->fits ? "yes" : "no");
     if (!run.plan->chains.empty()) {
       out +=
           "\n## Chains\n\n| # | runs at | nodes | axis | chunks | chunk | largest whole | "

@@ -36,7 +36,8 @@ json traffic_json(const graph::Traffic& t) {
           {"dram_read", t.dram_read},
           {"dram_write", t.dram_write},
           {"host_to_device", t.host_to_device},
-          {"device_to_host", t.device_to_host}};
+          {"device_to_host", t.device_to_host},
+          {"host", t.host}};
 }
 
 json failure_json(const graph::Failure& f) {
@@ -60,6 +61,11 @@ json replay_json(const ReplayResult& r) {
          {"largest_buffer_bytes", r.largest_buffer_bytes},
          {"traffic", traffic_json(r.traffic)}};
   if (!r.error.empty()) j["error"] = r.error;
+  // Per node, in node order: how this policy ran it and the bytes it moved.
+  json nodes = json::array();
+  for (const auto& n : r.nodes)
+    nodes.push_back({{"strategy", n.strategy}, {"traffic", n.traffic.total()}});
+  j["nodes"] = nodes;
   return j;
 }
 
@@ -212,16 +218,18 @@ std::string model_summary(const ModelRun& run) {
     for (const auto& [k, v] : strategies)
       list += fmt::format("{}{} {}", list.empty() ? "" : ", ", k, v);
     out += fmt::format("  strategies: {}\n", list);
+    out += fmt::format(
+        "\ntraffic (bytes moved: DRAM reads + writes by programs, host<->device, "
+        "host memory of ops run on the host):\n");
     out +=
-        fmt::format("\ntraffic (bytes moved: DRAM reads + writes by programs, host<->device):\n");
-    out += fmt::format("  {:<10} {:>18} {:>18} {:>18} {:>18} {:>18}  {}\n", "policy", "total",
-                       "DRAM read", "DRAM write", "host->device", "device->host", "fits");
+        fmt::format("  {:<10} {:>18} {:>17} {:>17} {:>16} {:>16} {:>16}  {}\n", "policy", "total",
+                    "DRAM read", "DRAM write", "host->device", "device->host", "host ops", "fits");
     for (const ReplayResult* r : {&pl.all_dram, &pl.greedy_l1, &pl.best}) {
       const auto& t = r->traffic;
-      out +=
-          fmt::format("  {:<10} {:>18} {:>18} {:>18} {:>18} {:>18}  {}\n", r->policy,
-                      grouped(t.total()), grouped(t.dram_read), grouped(t.dram_write),
-                      grouped(t.host_to_device), grouped(t.device_to_host), r->fits ? "yes" : "no");
+      out += fmt::format("  {:<10} {:>18} {:>17} {:>17} {:>16} {:>16} {:>16}  {}\n", r->policy,
+                         grouped(t.total()), grouped(t.dram_read), grouped(t.dram_write),
+                         grouped(t.host_to_device), grouped(t.device_to_host), grouped(t.host),
+                         r->fits ? "yes" : "no");
     }
     if (!pl.chains.empty()) {
       out += fmt::format("\nchains chunked together ({}):\n", pl.chains.size());
