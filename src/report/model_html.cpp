@@ -306,12 +306,15 @@ std::string model_html(const ModelRun& run) {
         for (int m : c.nodes) names += (names.empty() ? "" : " ") + g.nodes[m].name;
         std::string pins;
         for (const auto& x : c.pinned) pins += (pins.empty() ? "" : ", ") + x;
+        std::string pinned = c.pinned.empty() ? "-"
+                                              : fmt::format("<span title=\"{}\">{} tensors</span>",
+                                                            esc(pins), c.pinned.size());
         out += fmt::format(
             "<tr><td>{}</td><td class=\"l\" title=\"{}\">{}</td><td>{}</td><td class=\"l\">{}"
             "</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>\n",
             i, esc(names), esc(g.nodes[c.run_at].name), c.nodes.size(), esc(c.axis), c.num_chunks,
             c.chunk, human_bytes(c.largest_whole_bytes), human_bytes(c.largest_chunk_bytes),
-            esc(pins));
+            pinned);
       }
       out += "</table>\n";
     }
