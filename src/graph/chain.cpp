@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -296,11 +295,7 @@ std::vector<Chain> find_chains(const Graph& g, const device::Profile& p) {
     for (const auto& A : semantic_axes(g, node)) {
       if (!A.offset_arg.empty()) continue;
       Chain c;
-      bool grew = grower.grow(n, A, c);
-      if (std::getenv("OOMLESS_GRAPH_DEBUG"))
-        fmt::print(stderr, "chain at {} axis {}: {} ({} members)\n", node.name, A.out_dim,
-                   grew ? "yes" : "no", c.members.size());
-      if (!grew) continue;
+      if (!grower.grow(n, A, c)) continue;
       bool clash = false;
       for (int m : c.members) clash |= taken[m] != 0;
       if (clash) continue;

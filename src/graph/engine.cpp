@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <set>
 #include <tuple>
@@ -498,20 +497,14 @@ class Engine {
         pl = plan::place_call(st_.dev, call, ins, r);
       } catch (const device::OutOfMemory& e) {
         st_.dev.release_cbs();
-        if (std::getenv("OOMLESS_GRAPH_DEBUG"))
-          fmt::print(stderr, "chain {} len {} at {} ({}): {}\n", c.axis_text, len,
-                     g_.nodes[cs.node].name, call.op->name, e.what());
         if (e.kind == device::OutOfMemory::Kind::Buffer || call.streaming_cbs) return false;
         // Whole-row CBs do not fit beside the chunk: stream tiles instead.
         call.streaming_cbs = true;
         r = plan::QueryResult{};
         try {
           pl = plan::place_call(st_.dev, call, ins, r);
-        } catch (const device::OutOfMemory& e2) {
+        } catch (const device::OutOfMemory&) {
           st_.dev.release_cbs();
-          if (std::getenv("OOMLESS_GRAPH_DEBUG"))
-            fmt::print(stderr, "chain {} len {} at {} ({}): {}\n", c.axis_text, len,
-                       g_.nodes[cs.node].name, call.op->name, e2.what());
           return false;
         }
       }
