@@ -374,7 +374,8 @@ std::optional<int64_t> fewest_fitting_slices(const device::Device& live, const C
   for (const auto& a : call.op->args) slices |= a.name == "dram_slices";
   if (!slices || call.in_memory != BufferType::DRAM) return std::nullopt;
   auto values = call.args.values();
-  for (int64_t n = 1;; ++n) {
+  enum class Try { Fits, NoFit, Past, Never };
+  auto attempt = [&](int64_t n) {
     values["dram_slices"] = n;
     CallSpec c = call;
     c.args = ops::Args(call.op->name, call.op->args, values);
@@ -385,11 +386,41 @@ std::optional<int64_t> fewest_fitting_slices(const device::Device& live, const C
     std::vector<std::shared_ptr<device::Buffer>> none(c.inputs.size());
     try {
       place_call(*dev, c, none, r);
-      return n;
+      return Try::Fits;
     } catch (const device::OutOfMemory& e) {
-      if (e.kind == device::OutOfMemory::Kind::Fatal) return std::nullopt;  // past the maximum
+      if (e.kind == device::OutOfMemory::Kind::Fatal) return Try::Past;  // past the maximum
+      // Every slice's halo needs L1_SMALL config tensors: none fit a device without it.
+      if (e.buffer_type == BufferType::L1_SMALL && live.profile().l1_small_size == 0)
+        return Try::Never;
+      return Try::NoFit;
     }
+  };
+  // Counts double until one fits (a script holds every slice, so trying each
+  // count up to a 4K conv's thousand rows would be quadratic), then the counts
+  // since the last miss are tried in order for the fewest.
+  int64_t miss = 0, n = 1;
+  for (;; n *= 2) {
+    Try t = attempt(n);
+    if (t == Try::Fits) break;
+    if (t == Try::Never) return std::nullopt;
+    if (t == Try::Past) {
+      // The most slices there are: the largest count that is not past it.
+      int64_t lo = miss, hi = n;  // lo is not past (or 0), hi is
+      while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        Try m = attempt(mid);
+        if (m == Try::Never) return std::nullopt;
+        (m == Try::Past ? hi : lo) = mid;
+      }
+      if (lo <= miss || attempt(lo) != Try::Fits) return std::nullopt;
+      n = lo;
+      break;
+    }
+    miss = n;
   }
+  for (int64_t k = miss + 1; k < n; ++k)
+    if (attempt(k) == Try::Fits) return k;
+  return n;
 }
 
 std::optional<int64_t> fewest_fitting_slices(const CallSpec& call, const device::Profile& profile) {

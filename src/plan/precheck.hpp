@@ -117,6 +117,7 @@ std::vector<std::shared_ptr<device::Buffer>> place_inputs(
 // count whose whole slice-by-slice placement fits on `live` (the call's inputs
 // already there, in DRAM), replayed on a snapshot, so fragmentation counts:
 // our choice, where TT-NN's automatic count compares with the total free L1.
+// Counts are probed by doubling, then one by one since the last miss.
 // nullopt when no count fits or the op does not slice.
 std::optional<int64_t> fewest_fitting_slices(const device::Device& live, const CallSpec& call);
 // The same on a fresh device with the call's inputs placed in DRAM.

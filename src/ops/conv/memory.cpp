@@ -514,6 +514,13 @@ ConvSlicing conv_slices(const ConvCallShape& whole, SliceDim dim, int64_t num_sl
   const int64_t units = div_up(out_dim, round);
   const int64_t min_size = units / num_slices, rem = units % num_slices;
   const int64_t in_extent = dim == SliceDim::Height ? whole.H : whole.W;
+  // Slices come in a few shapes (two sizes, edge padding): estimate each once.
+  struct Usage {
+    ConvCallShape call;
+    bool single;
+    int64_t bytes;
+  };
+  std::vector<Usage> usage;
   int64_t start = 0;
   for (int64_t i = 0; i < num_slices && start < out_dim; ++i) {
     const int64_t size = round * (min_size + (i < rem ? 1 : 0));
@@ -529,9 +536,17 @@ ConvSlicing conv_slices(const ConvCallShape& whole, SliceDim dim, int64_t num_sl
     if ((dim == SliceDim::Height ? sl.call.H : sl.call.W) <= 0) continue;
     r.slices.push_back(sl);
     // get_L1_usage: the slice's own auto shard, then max(halo in + halo out, total).
-    const ConvShard shard = auto_shard(sl.call, {input_tiled, false}, d, cfg);
-    const ConvL1Estimate e = estimate_conv_l1(sl.call, shard, {input_tiled, !single}, d, cfg);
-    r.l1_usage = std::max({r.l1_usage, e.halo_input_size + e.halo_output_size, e.total()});
+    auto seen = std::find_if(usage.begin(), usage.end(), [&](const Usage& u) {
+      return u.call == sl.call && u.single == single;
+    });
+    if (seen == usage.end()) {
+      const ConvShard shard = auto_shard(sl.call, {input_tiled, false}, d, cfg);
+      const ConvL1Estimate e = estimate_conv_l1(sl.call, shard, {input_tiled, !single}, d, cfg);
+      usage.push_back(
+          {sl.call, single, std::max(e.halo_input_size + e.halo_output_size, e.total())});
+      seen = usage.end() - 1;
+    }
+    r.l1_usage = std::max(r.l1_usage, seen->bytes);
     start += size;
   }
   return r;

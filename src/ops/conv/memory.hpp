@@ -52,6 +52,7 @@ struct ConvCallShape {
   DType in_dtype = DType::BF16, out_dtype = DType::BF16, weights_dtype = DType::BF16;
   int64_t OH() const;
   int64_t OW() const;
+  bool operator==(const ConvCallShape&) const = default;
 };
 
 // The decisions and sizes of one conv2d_L1 call (the program TT-NN builds).
