@@ -64,7 +64,8 @@ std::string MessageFormat::name() const {
   // A named allocator style with the other core-range words.
   for (const auto& n : named_formats())
     if (n.format.allocator == allocator)
-      return fmt::format("{}+{}", n.name, ranges == CoreRangeWords::XY ? "xy-ranges" : "dash-ranges");
+      return fmt::format("{}+{}", n.name,
+                         ranges == CoreRangeWords::XY ? "xy-ranges" : "dash-ranges");
   return "?";
 }
 
@@ -119,8 +120,8 @@ std::string allocator_message(const MessageFormat& f, const AllocatorFailure& a)
           "Out of Memory: Not enough space after considering dependencies to allocate {} B {} "
           "across {} banks ({} B per bank), bank size is {} B (allocated: {} B, free: {} B, "
           "largest free block: {} B)",
-          a.total_bytes, a.buffer_type, a.banks, a.bytes_per_bank, s.bank_size, s.allocated,
-          s.free, s.largest_free_block);
+          a.total_bytes, a.buffer_type, a.banks, a.bytes_per_bank, s.bank_size, s.allocated, s.free,
+          s.largest_free_block);
     case AllocatorWords::Mid2025:
     case AllocatorWords::BankSizeOnly:
     case AllocatorWords::Stats:
@@ -173,8 +174,7 @@ struct Cursor {
       bool newline = s[i] == '\n';
       ++i;
       // pytest prefixes continuation lines of an error with "E   ".
-      if (newline && i + 1 < s.size() && s[i] == 'E' && (s[i + 1] == ' ' || s[i + 1] == '\t'))
-        ++i;
+      if (newline && i + 1 < s.size() && s[i] == 'E' && (s[i + 1] == ' ' || s[i + 1] == '\t')) ++i;
     }
   }
   bool lit(std::string_view w) {
@@ -232,7 +232,8 @@ std::string fold_space(std::string_view s) {
     char ch = s[i];
     if (std::isspace(static_cast<unsigned char>(ch))) {
       space = true;
-      if (ch == '\n' && i + 2 < s.size() && s[i + 1] == 'E' && (s[i + 2] == ' ' || s[i + 2] == '\t'))
+      if (ch == '\n' && i + 2 < s.size() && s[i + 1] == 'E' &&
+          (s[i + 2] == ' ' || s[i + 2] == '\t'))
         ++i;
       continue;
     }
@@ -277,9 +278,10 @@ bool parse_allocator(Cursor& c, OomMessage& m) {
   int64_t n = 0;
   if (c.lit("to allocate ")) {
     m.words = AllocatorWords::Mid2025;
-    if (!c.num(m.total_bytes) || !c.lit(" B ") || !c.word(m.buffer_type) || !c.lit(" buffer across ") ||
-        !c.num(m.banks) || !c.lit(" banks, where each bank needs to store ") ||
-        !c.num(m.bytes_per_bank) || !c.lit(" B"))
+    if (!c.num(m.total_bytes) || !c.lit(" B ") || !c.word(m.buffer_type) ||
+        !c.lit(" buffer across ") || !c.num(m.banks) ||
+        !c.lit(" banks, where each bank needs to store ") || !c.num(m.bytes_per_bank) ||
+        !c.lit(" B"))
       return false;
     if (!c.lit(", but bank size is ")) return true;
     m.words = c.lit("only ") ? AllocatorWords::BankSizeOnly : AllocatorWords::Stats;
@@ -289,8 +291,7 @@ bool parse_allocator(Cursor& c, OomMessage& m) {
   } else if (c.lit("after considering dependencies to allocate ")) {
     m.words = AllocatorWords::SubDevice;
     if (!c.num(m.total_bytes) || !c.lit(" B ") || !c.word(m.buffer_type) || !c.lit(" across ") ||
-        !c.num(m.banks) || !c.lit(" banks (") || !c.num(m.bytes_per_bank) ||
-        !c.lit(" B per bank)"))
+        !c.num(m.banks) || !c.lit(" banks (") || !c.num(m.bytes_per_bank) || !c.lit(" B per bank)"))
       return false;
     if (!c.lit(", bank size is ")) return true;
     if (!c.num(n) || !c.lit(" B")) return false;
@@ -313,8 +314,9 @@ bool parse_allocator(Cursor& c, OomMessage& m) {
   int64_t deps = 0, occ = 0, pl = 0, win = 0, lp = 0;
   if (m.words == AllocatorWords::SubDevice && c.lit(". After subtracting ") && c.num(deps) &&
       c.lit(" dependency range(s) and ") && c.num(occ) &&
-      c.lit(" additional occupied range(s), ") && c.num(pl) && c.lit(" B remained placeable across ") &&
-      c.num(win) && c.lit(" window(s), largest ") && c.num(lp) && c.lit(" B")) {
+      c.lit(" additional occupied range(s), ") && c.num(pl) &&
+      c.lit(" B remained placeable across ") && c.num(win) && c.lit(" window(s), largest ") &&
+      c.num(lp) && c.lit(" B")) {
     m.placeable = pl;
     m.largest_placeable = lp;
   } else {

@@ -31,8 +31,8 @@ namespace oomless::device {
 enum class AllocatorWords : uint8_t {
   Mid2025,       // "..., where each bank needs to store {per} B"
   BankSizeOnly,  // "..., but bank size is only {bank} B"
-  Stats,         // "..., but bank size is {bank} B (allocated: .., free: .., largest free block: ..)"
-  SubDevice,     // "... after considering dependencies ... ({per} B per bank), bank size is ..."
+  Stats,      // "..., but bank size is {bank} B (allocated: .., free: .., largest free block: ..)"
+  SubDevice,  // "... after considering dependencies ... ({per} B per bank), bank size is ..."
 };
 enum class CoreRangeWords : uint8_t { XY, Dash };
 

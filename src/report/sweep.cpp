@@ -114,7 +114,8 @@ SweepRun run_sweep(const SweepOptions& o) {
     fail("sweep", fmt::format("bad shard {}/{}", o.shard_index, o.shard_count));
   std::vector<std::string> op_names;
   for (const auto& name : o.ops) op_names.emplace_back(ops::find_op(name).name);
-  device::Profile profile = device::load_profile(o.device);
+  device::Profile profile =
+      device::with_message_format(device::load_profile(o.device), o.message_format);
   Suite suite = load_suite(o.suite_file);
 
   SweepRun run;
@@ -127,6 +128,8 @@ SweepRun run_sweep(const SweepOptions& o) {
   if (o.shard_count > 1) m.shards = {fmt::format("{}/{}", o.shard_index, o.shard_count)};
   for (const auto& n : op_names) m.filters.push_back("--op " + n);
   if (o.max_bytes) m.filters.push_back(fmt::format("--max-bytes {}", *o.max_bytes));
+  if (!o.message_format.empty())
+    m.filters.push_back("--tt-metal-format " + profile.message_format.name());
   if (o.run_max_bytes && o.mode == "run")
     m.filters.push_back(
         fmt::format("--run-max-bytes {} (larger cases planned, not run)", *o.run_max_bytes));

@@ -25,6 +25,7 @@ struct SweepOptions {
   std::optional<bool> progress;  // default: progress_wanted()
   int64_t verify_samples = 2000;
   uint64_t seed = 0;
+  std::string message_format;  // tt-metal message words (empty: the profile's)
 };
 
 // Validates options first (unknown op, policy or device, bad shard) and throws
