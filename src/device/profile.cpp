@@ -46,6 +46,17 @@ Profile parse_profile(const std::string& json_text, const std::string& origin) {
   p.grid_y = opt("grid_y", 1);
   p.l1_size = need("l1_size");
   p.l1_unreserved_base = need("l1_unreserved_base");
+  p.l1_base_lo = p.l1_base_hi = p.l1_unreserved_base;
+  if (j.contains("l1_unreserved_base_range")) {
+    const auto& r = j["l1_unreserved_base_range"];
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer() ||
+        r[0].get<int64_t>() > r[1].get<int64_t>() || r[0].get<int64_t>() < 0)
+      fail("device", fmt::format("profile {}: 'l1_unreserved_base_range' must be [lo, hi] with "
+                                 "0 <= lo <= hi",
+                                 origin));
+    p.l1_base_lo = r[0].get<int64_t>();
+    p.l1_base_hi = r[1].get<int64_t>();
+  }
   p.l1_small_size = opt("l1_small_size", 0);
   p.l1_alignment = need("l1_alignment");
   p.dram_banks = need("dram_banks");

@@ -18,7 +18,10 @@ struct Profile {
   int64_t l1_banks = 64;
   int64_t l1_size = 0;             // bytes of L1 per core
   int64_t l1_unreserved_base = 0;  // first address free for CBs and buffers
-  int64_t l1_small_size = 0;       // L1_SMALL region, carved from the top of the bank
+  // The bases tt-metal versions have used on this architecture (explain reads
+  // a message's bank size against them); default [base, base].
+  int64_t l1_base_lo = 0, l1_base_hi = 0;
+  int64_t l1_small_size = 0;  // L1_SMALL region, carved from the top of the bank
   int64_t l1_alignment = 16;
   int64_t dram_banks = 12;
   int64_t dram_bank_size = 0;  // usable bytes per DRAM bank
