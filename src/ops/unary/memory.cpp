@@ -40,7 +40,8 @@ MemScript clamp_composite_steps(const OpDesc& op, const std::vector<TensorSpec>&
   // two pages per operand, as the single unary program.
   const std::vector<CircularBuffer> unary_cbs = cb_eltwise(op, in, out, args, dc);
   std::vector<CircularBuffer> where_cbs = unary_cbs;
-  if (!where_cbs.empty()) where_cbs.insert(where_cbs.begin() + 1, {"cb_in1", 2, where_cbs[0].page_size});
+  if (!where_cbs.empty())
+    where_cbs.insert(where_cbs.begin() + 1, {"cb_in1", 2, where_cbs[0].page_size});
 
   auto tensor = [&](std::string name, int output) {
     MemStep m;
@@ -76,9 +77,10 @@ MemScript clamp_composite_steps(const OpDesc& op, const std::vector<TensorSpec>&
     second = fmt::format("output 0 = where(cond, x, {})", bound);
     m.steps = {tensor(first, -1), program(ge ? "ge" : "le", unary_cbs), tensor(second, 0),
                program("where", where_cbs), free_step(first)};
-    m.notes.push_back(fmt::format("TT-NN runs {} with one bound as where({}(x, {}), x, {}): the "
-                                  "comparison's output lives until where's output is placed",
-                                  op.name, ge ? "ge" : "le", bound, bound));
+    m.notes.push_back(
+        fmt::format("TT-NN runs {} with one bound as where({}(x, {}), x, {}): the "
+                    "comparison's output lives until where's output is placed",
+                    op.name, ge ? "ge" : "le", bound, bound));
     return m;
   }
   if (*lo > *hi) {
@@ -86,8 +88,8 @@ MemScript clamp_composite_steps(const OpDesc& op, const std::vector<TensorSpec>&
     if (!unary_cbs.empty()) fill_cbs.push_back(unary_cbs.back());
     m.steps = {tensor(fmt::format("output 0 = full_like(x, {})", num(*hi)), 0),
                program("full", fill_cbs)};
-    m.notes.push_back(fmt::format("min {} > max {}: TT-NN fills the output with max", num(*lo),
-                                  num(*hi)));
+    m.notes.push_back(
+        fmt::format("min {} > max {}: TT-NN fills the output with max", num(*lo), num(*hi)));
     return m;
   }
   first = fmt::format("intermediate a_max = minimum(x, {})", num(*hi));
