@@ -1,6 +1,8 @@
 // `oomless explain MESSAGE` (or a log on stdin): tt-metal's out-of-memory
 // messages read backwards. Exit 0 when at least one message was explained, 2
 // when the text holds none.
+#include "explain/explain.hpp"
+
 #include <fmt/format.h>
 
 #include <iostream>
@@ -9,7 +11,6 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
-#include "explain/explain.hpp"
 
 namespace oomless::cli {
 
@@ -50,7 +51,8 @@ int run_explain(const ExplainOptions& o) {
     }
     return 0;
   }
-  for (size_t i = 0; i < ex.size(); ++i) fmt::print("{}{}", i ? "\n" : "", explain::to_text(ex[i], i));
+  for (size_t i = 0; i < ex.size(); ++i)
+    fmt::print("{}{}", i ? "\n" : "", explain::to_text(ex[i], i));
   return 0;
 }
 
@@ -71,20 +73,22 @@ void add_explain(CLI::App& app, Registry& reg, Keep& keep) {
   sub->add_option("--op", o.call.op, "the op call that failed: plan it (with --shape, --arg ...)");
   sub->add_option("--shape,-s", o.call.shapes, "--op's input shapes as the device sees them");
   sub->add_option("--arg,-a", o.call.args, "--op's arguments name=value (repeatable)");
-  sub->add_option("--dtype", o.call.dtype, "--op's dtype: bf16 | f32 | bfp8")->capture_default_str();
+  sub->add_option("--dtype", o.call.dtype, "--op's dtype: bf16 | f32 | bfp8")
+      ->capture_default_str();
   sub->add_option("--layout", o.call.layout, "--op's layout: tile | row_major")
       ->capture_default_str();
   sub->add_option("--memory", o.call.memory, "where --op's inputs were: l1 | dram")
       ->capture_default_str();
-  sub->add_option("--out-memory", o.call.out_memory, "where --op's outputs went (default: as the input)");
+  sub->add_option("--out-memory", o.call.out_memory,
+                  "where --op's outputs went (default: as the input)");
   sub->add_option("--tt-metal-format", o.format,
                   "also print each message in this version's words (" +
-                      std::string(device::kDefaultMessageFormat) + ", sep-2025, nov-2025, 2026, "
+                      std::string(device::kDefaultMessageFormat) +
+                      ", sep-2025, nov-2025, 2026, "
                       "sub-device; +xy-ranges / +dash-ranges)");
   sub->add_option("--max-pages", o.max_pages, "page readings kept per message")
       ->capture_default_str();
-  sub->add_flag("--json", o.json,
-                "print JSON: one object for one message, an array for several");
+  sub->add_flag("--json", o.json, "print JSON: one object for one message, an array for several");
   reg.push_back({sub, [&o] { return run_explain(o); }});
 }
 

@@ -153,7 +153,7 @@ std::vector<PageCandidate> page_candidates(const OomMessage& m,
 namespace {
 
 // Round l1_small_size values TT-NN users pass (device_params, tt-mlir's runtime).
-const std::vector<int64_t> kCommonL1Small = {0,     4096,  8192,  12288, 16384,  20480, 24576,
+const std::vector<int64_t> kCommonL1Small = {0,     4096,  8192,  12288, 16384, 20480, 24576,
                                              32768, 49152, 65536, 81920, 98304, 131072};
 
 DeviceMatch read_device(const OomMessage& m, const Profile& p) {
@@ -169,7 +169,8 @@ DeviceMatch read_device(const OomMessage& m, const Profile& p) {
       else if (d.matches)
         d.why = fmt::format("{} {} banks", banks, m.buffer_type == "DRAM" ? "DRAM" : "L1");
       else if (d.possible)
-        d.why = fmt::format("{} of its {} cores: a sharded buffer or a smaller grid", m.banks, banks);
+        d.why =
+            fmt::format("{} of its {} cores: a sharded buffer or a smaller grid", m.banks, banks);
       else
         d.why = fmt::format("{} {} banks, not {}", banks, is_l1(m.buffer_type) ? "L1" : "DRAM",
                             m.banks);
@@ -213,8 +214,8 @@ DeviceMatch read_device(const OomMessage& m, const Profile& p) {
       const bool l1_ok = m.kind == OomMessage::Kind::CbBeyondL1 ? p.l1_size == m.l1_size
                                                                 : m.l1_buffer_address < p.l1_size;
       d.matches = fits_grid && l1_ok;
-      const bool whole = m.range.size() == 1 &&
-                         m.range[0] == device::CoreRect{0, 0, p.grid_x - 1, p.grid_y - 1};
+      const bool whole =
+          m.range.size() == 1 && m.range[0] == device::CoreRect{0, 0, p.grid_x - 1, p.grid_y - 1};
       d.why = !l1_ok       ? fmt::format("L1 of {} B per core", p.l1_size)
               : !fits_grid ? fmt::format("the range is outside its {}x{} grid", p.grid_x, p.grid_y)
               : whole      ? fmt::format("its whole {}x{} grid", p.grid_x, p.grid_y)
@@ -237,7 +238,8 @@ Explanation explain(const OomMessage& m, const Options& o) {
   e.message = m;
   std::vector<Profile> devices = o.devices;
   if (devices.empty())
-    for (const auto& n : device::builtin_profile_names()) devices.push_back(device::load_profile(n));
+    for (const auto& n : device::builtin_profile_names())
+      devices.push_back(device::load_profile(n));
 
   for (const auto& p : devices) e.devices.push_back(read_device(m, p));
   // Matching devices first, in profile order.
@@ -293,16 +295,17 @@ Explanation explain(const OomMessage& m, const Options& o) {
       e.l1_small_size = best_read->l1_small_size;
       e.l1_small_note =
           best_read->round
-              ? fmt::format("bank {} B = L1 {} B - {} B: l1_small_size {} B with an unreserved "
-                            "base of {} B ({}'s bases: {}-{} B)",
-                            *m.bank_size, best->l1_size, sum, *e.l1_small_size,
-                            *best_read->unreserved_base, best->name, best->l1_base_lo,
-                            best->l1_base_hi)
-              : fmt::format("bank {} B = L1 {} B - {} B: l1_small_size {} B with {}'s base of "
-                            "{} B (not a usual value: the base may differ in that tt-metal "
-                            "version)",
-                            *m.bank_size, best->l1_size, sum, *e.l1_small_size, best->name,
-                            best->l1_unreserved_base);
+              ? fmt::format(
+                    "bank {} B = L1 {} B - {} B: l1_small_size {} B with an unreserved "
+                    "base of {} B ({}'s bases: {}-{} B)",
+                    *m.bank_size, best->l1_size, sum, *e.l1_small_size, *best_read->unreserved_base,
+                    best->name, best->l1_base_lo, best->l1_base_hi)
+              : fmt::format(
+                    "bank {} B = L1 {} B - {} B: l1_small_size {} B with {}'s base of "
+                    "{} B (not a usual value: the base may differ in that tt-metal "
+                    "version)",
+                    *m.bank_size, best->l1_size, sum, *e.l1_small_size, best->name,
+                    best->l1_unreserved_base);
     } else if (m.bank_size && best_read && best_read->trace_region_size) {
       e.l1_small_note = fmt::format("DRAM bank {} B on {}: a trace region of {} B per bank",
                                     *m.bank_size, best->name, *best_read->trace_region_size);
@@ -342,7 +345,8 @@ Explanation explain(const OomMessage& m, const Options& o) {
           div_up(need, *bank)));
     } else if (e.fragmentation && *e.fragmentation) {
       const int64_t free = m.placeable ? *m.placeable : m.free.value_or(0);
-      const int64_t largest = m.largest_placeable ? *m.largest_placeable : m.largest_free_block.value_or(0);
+      const int64_t largest =
+          m.largest_placeable ? *m.largest_placeable : m.largest_free_block.value_or(0);
       e.advice.push_back(fmt::format(
           "Fragmentation: {} free per bank is enough for the {} needed, but the largest free "
           "block is {}: the live buffers are scattered.",
@@ -368,7 +372,8 @@ Explanation explain(const OomMessage& m, const Options& o) {
             "An empty {} bank holds {} on {}, the buffer needs {}: other live buffers hold more "
             "than {} per bank. Deallocate tensors no longer needed or move them to DRAM before "
             "this op (or the bank is smaller than profiled: see l1_small_size).",
-            where, bytes(*bank), best ? best->name : "the device", bytes(need), bytes(*bank - need)));
+            where, bytes(*bank), best ? best->name : "the device", bytes(need),
+            bytes(*bank - need)));
     }
     if (m.buffer_type == "L1_SMALL")
       e.advice.push_back(fmt::format(
@@ -411,9 +416,12 @@ Explanation explain(const OomMessage& m, const Options& o) {
 
   // With the op call: pre-check it where the message came from, and plan it.
   if (o.call) {
-    Profile p = best ? *best : (devices.empty() ? device::load_profile(device::kDefaultProfile) : devices[0]);
+    Profile p =
+        best ? *best
+             : (devices.empty() ? device::load_profile(device::kDefaultProfile) : devices[0]);
     p.message_format = {m.words, m.range_words.value_or(device::CoreRangeWords::XY)};
-    if (m.kind != OomMessage::Kind::Allocator) p.message_format.allocator = device::AllocatorWords::Mid2025;
+    if (m.kind != OomMessage::Kind::Allocator)
+      p.message_format.allocator = device::AllocatorWords::Mid2025;
     if (e.l1_small_size && m.buffer_type == "L1" && *e.l1_small_size != p.l1_small_size &&
         p.l1_size - p.l1_unreserved_base - *e.l1_small_size > 0)
       p.l1_small_size = *e.l1_small_size;  // the device as the message shows it opened
@@ -429,9 +437,10 @@ Explanation explain(const OomMessage& m, const Options& o) {
       j["plan"] = plan::plan_json(pl, p);
       j["plan_line"] = plan::plan_line(pl);
       std::string shapes;
-      for (const auto& t : o.call->inputs) shapes += (shapes.empty() ? "" : " x ") + shape_str(t.shape);
-      e.advice.push_back(fmt::format("oomless's plan for {} {} on {}: {}", o.call->op->name,
-                                     shapes, p.name, j["plan_line"].get<std::string>()));
+      for (const auto& t : o.call->inputs)
+        shapes += (shapes.empty() ? "" : " x ") + shape_str(t.shape);
+      e.advice.push_back(fmt::format("oomless's plan for {} {} on {}: {}", o.call->op->name, shapes,
+                                     p.name, j["plan_line"].get<std::string>()));
       if (!q.fits)
         e.advice.push_back(fmt::format("oomless's pre-check of that call as requested: {}{}",
                                        q.error, q.error == m.text ? " (this message)" : ""));
@@ -455,7 +464,8 @@ json opt(const std::optional<int64_t>& v) {
 }
 
 std::string format_name(const OomMessage& m) {
-  if (m.kind == OomMessage::Kind::Allocator) return std::string(device::allocator_words_name(m.words));
+  if (m.kind == OomMessage::Kind::Allocator)
+    return std::string(device::allocator_words_name(m.words));
   return m.range_words == device::CoreRangeWords::Dash ? "dash-ranges" : "xy-ranges";
 }
 
@@ -544,11 +554,12 @@ std::string to_text(const Explanation& e, size_t index) {
     s += fmt::format("  buffer: {} {} B over {} banks, {} B per bank\n", m.buffer_type,
                      m.total_bytes, m.banks, m.bytes_per_bank);
     if (m.bank_size)
-      s += fmt::format("  bank: {} B{}\n", *m.bank_size,
-                       m.allocated ? fmt::format(" (allocated {} B, free {} B, largest free block {} B)",
-                                                 *m.allocated, m.free.value_or(0),
-                                                 m.largest_free_block.value_or(0))
-                                   : "");
+      s += fmt::format(
+          "  bank: {} B{}\n", *m.bank_size,
+          m.allocated
+              ? fmt::format(" (allocated {} B, free {} B, largest free block {} B)", *m.allocated,
+                            m.free.value_or(0), m.largest_free_block.value_or(0))
+              : "");
     if (m.placeable)
       s += fmt::format("  placeable after dependencies: {} B, largest window {} B\n", *m.placeable,
                        m.largest_placeable.value_or(0));
@@ -564,12 +575,14 @@ std::string to_text(const Explanation& e, size_t index) {
                          c.layout == "ROW_MAJOR" ? fmt::format(" rows of {}", c.width) : "",
                          c.sharded ? ", sharded" : "", c.pages_per_bank, c.aligned_page, ex);
       }
-      if (e.pages_total > 6) s += fmt::format("    ... and {} more (--json lists them)\n", e.pages_total - 6);
+      if (e.pages_total > 6)
+        s += fmt::format("    ... and {} more (--json lists them)\n", e.pages_total - 6);
     } else {
       s += "  pages: no page size and count give exactly these bytes at the devices' alignments\n";
     }
   } else {
-    s += fmt::format("  core range {} ({} cores), CB region ends at {}", m.range_text, m.cores(), m.cb_end);
+    s += fmt::format("  core range {} ({} cores), CB region ends at {}", m.range_text, m.cores(),
+                     m.cb_end);
     if (m.kind == OomMessage::Kind::CbBeyondL1)
       s += fmt::format(", L1 is {} B: over by {} B\n", m.l1_size, *e.cb_overflow_bytes);
     else
@@ -578,24 +591,26 @@ std::string to_text(const Explanation& e, size_t index) {
   }
   std::string yes, maybe, no;
   for (const auto& d : e.devices) {
-    std::string extra =
-        d.cb_region_bytes     ? fmt::format("; CB region {} B", *d.cb_region_bytes)
-        : d.trace_region_size ? fmt::format("; trace region {} B", *d.trace_region_size)
-        : d.l1_small_size     ? fmt::format("; l1_small_size {} B{}", *d.l1_small_size,
-                                            d.round ? "" : " with its base (unusual)")
-                              : "";
+    std::string extra = d.cb_region_bytes ? fmt::format("; CB region {} B", *d.cb_region_bytes)
+                        : d.trace_region_size
+                            ? fmt::format("; trace region {} B", *d.trace_region_size)
+                        : d.l1_small_size ? fmt::format("; l1_small_size {} B{}", *d.l1_small_size,
+                                                        d.round ? "" : " with its base (unusual)")
+                                          : "";
     std::string item = fmt::format("{} ({}{})", d.name, d.why, extra);
     std::string& list = d.matches ? yes : d.possible ? maybe : no;
     list += (list.empty() ? "" : ", ") + item;
   }
-  s += fmt::format("  devices: {}\n", yes.empty() ? "none of the profiles has exactly these banks" : yes);
+  s += fmt::format("  devices: {}\n",
+                   yes.empty() ? "none of the profiles has exactly these banks" : yes);
   if (!maybe.empty()) s += fmt::format("  on fewer cores: {}\n", maybe);
   if (!no.empty()) s += fmt::format("  not: {}\n", no);
   if (!e.l1_small_note.empty()) s += fmt::format("  l1_small_size: {}\n", e.l1_small_note);
   if (m.kind == OomMessage::Kind::Allocator)
-    s += fmt::format("  fragmentation: {}\n", !e.fragmentation ? "unknown (no allocator statistics in these words)"
-                                              : *e.fragmentation ? "yes"
-                                                                 : "no");
+    s += fmt::format("  fragmentation: {}\n",
+                     !e.fragmentation   ? "unknown (no allocator statistics in these words)"
+                     : *e.fragmentation ? "yes"
+                                        : "no");
   if (e.rendered) s += fmt::format("  in the requested format: {}\n", *e.rendered);
   if (e.render_failed)
     s += "  in the requested format: cannot say, these words lack the numbers it prints\n";
