@@ -216,6 +216,7 @@ DeviceMatch read_device(const OomMessage& m, const Profile& p) {
       d.matches = fits_grid && l1_ok;
       const bool whole =
           m.range.size() == 1 && m.range[0] == device::CoreRect{0, 0, p.grid_x - 1, p.grid_y - 1};
+      d.whole_grid = d.matches && whole;
       d.why = !l1_ok       ? fmt::format("L1 of {} B per core", p.l1_size)
               : !fits_grid ? fmt::format("the range is outside its {}x{} grid", p.grid_x, p.grid_y)
               : whole      ? fmt::format("its whole {}x{} grid", p.grid_x, p.grid_y)
@@ -245,7 +246,11 @@ Explanation explain(const OomMessage& m, const Options& o) {
   // Matching devices first, in profile order.
   std::vector<size_t> order(devices.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto tier = [&](size_t i) { return e.devices[i].matches ? 0 : e.devices[i].possible ? 1 : 2; };
+  // A CB range that is exactly a device's grid names that device best.
+  auto tier = [&](size_t i) {
+    const DeviceMatch& d = e.devices[i];
+    return d.whole_grid ? 0 : d.matches ? 1 : d.possible ? 2 : 3;
+  };
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return tier(a) < tier(b); });
   {
@@ -529,6 +534,7 @@ json to_json(const Explanation& e) {
     devs.push_back({{"name", d.name},
                     {"matches", d.matches},
                     {"possible", d.possible},
+                    {"whole_grid", d.whole_grid},
                     {"why", d.why},
                     {"usual_l1_small_size", d.round},
                     {"l1_small_size", opt(d.l1_small_size)},

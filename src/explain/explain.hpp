@@ -31,9 +31,10 @@ struct PageCandidate {
 // A built-in (or given) device read against the message.
 struct DeviceMatch {
   std::string name;
-  bool matches = false;   // bank count (allocator) or L1 size and grid (CBs) agree
-  bool possible = false;  // fewer banks than its grid: a sharded buffer or a sub-grid
-  std::string why;        // what agrees or not
+  bool matches = false;     // bank count (allocator) or L1 size and grid (CBs) agree
+  bool possible = false;    // fewer banks than its grid: a sharded buffer or a sub-grid
+  bool whole_grid = false;  // CB messages: the range is exactly its worker grid
+  std::string why;          // what agrees or not
   // Allocator messages with a bank size: the l1_small_size and unreserved base
   // that give it (round: a usual l1_small_size with a base this architecture
   // has used), or the trace region (DRAM).

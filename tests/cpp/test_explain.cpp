@@ -43,9 +43,9 @@ const explain::DeviceMatch& dev(const explain::Explanation& e, std::string_view 
 }  // namespace
 
 TEST(Explain, Mid2025Issue22513IsBf16TilesOnA64BankWormhole) {
-  auto e = ex(
-      "Out of Memory: Not enough space to allocate 414711808 B L1 buffer across 64 banks, where "
-      "each bank needs to store 6479872 B");
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 414711808 B L1 buffer across 64 banks, where "
+         "each bank needs to store 6479872 B");
   // add on bf16 (1,256,3,25281): 202496 tiles, 3164 per bank.
   ASSERT_FALSE(e.pages.empty());
   EXPECT_EQ(e.pages[0].page_size, 2048);
@@ -60,9 +60,9 @@ TEST(Explain, Mid2025Issue22513IsBf16TilesOnA64BankWormhole) {
 }
 
 TEST(Explain, Mid2025On56BanksIsAnN300ChipTtMetal24944) {
-  auto e = ex(
-      "Out of Memory: Not enough space to allocate 7375872 B L1 buffer across 56 banks, where "
-      "each bank needs to store 131712 B");
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 7375872 B L1 buffer across 56 banks, where "
+         "each bank needs to store 131712 B");
   EXPECT_EQ(matching(e), (std::vector<std::string>{"wormhole_b0_56", "wormhole_n300"}));
   // max_pool2d's row-major output: sticks of 64 bf16 channels, 1029 per bank.
   EXPECT_TRUE(has_page(e, 128, 57624, "ROW_MAJOR", "bfloat16"));
@@ -70,9 +70,9 @@ TEST(Explain, Mid2025On56BanksIsAnN300ChipTtMetal24944) {
 }
 
 TEST(Explain, Sep2025BankSizeRevealsL1SmallTtMetal35431) {
-  auto e = ex(
-      "Out of Memory: Not enough space to allocate 86450176 B L1 buffer across 64 banks, where "
-      "each bank needs to store 1350784 B, but bank size is only 1330944 B");
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 86450176 B L1 buffer across 64 banks, where "
+         "each bank needs to store 1350784 B, but bank size is only 1330944 B");
   // 1499136 - 1330944 = 168192 = 65536 of L1_SMALL + a 102656 B base.
   EXPECT_EQ(e.l1_small_size, 65536);
   EXPECT_EQ(dev(e, "wormhole_b0").unreserved_base, 102656);
@@ -82,9 +82,9 @@ TEST(Explain, Sep2025BankSizeRevealsL1SmallTtMetal35431) {
 }
 
 TEST(Explain, L1SmallBankIsTheL1SmallSizeTtXla1722) {
-  auto e = ex(
-      "Out of Memory: Not enough space to allocate 2162688 B L1_SMALL buffer across 64 banks, "
-      "where each bank needs to store 33792 B, but bank size is only 32768 B");
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 2162688 B L1_SMALL buffer across 64 banks, "
+         "where each bank needs to store 33792 B, but bank size is only 32768 B");
   EXPECT_EQ(e.l1_small_size, 32768);
   bool says = false;
   for (const auto& a : e.advice) says |= a.find("l1_small_size") != std::string::npos;
@@ -92,10 +92,10 @@ TEST(Explain, L1SmallBankIsTheL1SmallSizeTtXla1722) {
 }
 
 TEST(Explain, Nov2025FragmentationOnA48CoreGridTtMlir8044) {
-  auto e = ex(
-      "TT_FATAL: Out of Memory: Not enough space to allocate 26542080 B L1 buffer across 48 "
-      "banks, where each bank needs to store 552960 B, but bank size is 1329888 B (allocated: "
-      "417792 B, free: 912096 B, largest free block: 522240 B) (assert.hpp:104)");
+  auto e =
+      ex("TT_FATAL: Out of Memory: Not enough space to allocate 26542080 B L1 buffer across 48 "
+         "banks, where each bank needs to store 552960 B, but bank size is 1329888 B (allocated: "
+         "417792 B, free: 912096 B, largest free block: 522240 B) (assert.hpp:104)");
   EXPECT_EQ(e.fragmentation, true);  // 912096 >= 552960 > 522240
   EXPECT_TRUE(has_page(e, 2048, 12960, "TILE", "bfloat16"));
   EXPECT_TRUE(matching(e).empty());
@@ -106,20 +106,20 @@ TEST(Explain, Nov2025FragmentationOnA48CoreGridTtMlir8044) {
 }
 
 TEST(Explain, Nov2025NotFragmentedTtXla4128) {
-  auto e = ex(
-      "TT_FATAL: Out of Memory: Not enough space to allocate 55705600 B L1 buffer across 64 "
-      "banks, where each bank needs to store 870400 B, but bank size is 1329888 B (allocated: "
-      "870400 B, free: 459488 B, largest free block: 459488 B)");
+  auto e =
+      ex("TT_FATAL: Out of Memory: Not enough space to allocate 55705600 B L1 buffer across 64 "
+         "banks, where each bank needs to store 870400 B, but bank size is 1329888 B (allocated: "
+         "870400 B, free: 459488 B, largest free block: 459488 B)");
   EXPECT_EQ(e.fragmentation, false);
   EXPECT_TRUE(has_page(e, 2048, 27200, "TILE", "bfloat16"));
   EXPECT_NE(e.advice[0].find("Other live buffers hold 870400 B per bank"), std::string::npos);
 }
 
 TEST(Explain, DramOnBlackholeImpliesTheTraceRegionTtXla4040) {
-  auto e = ex(
-      "TT_FATAL: Out of Memory: Not enough space to allocate 44493176832 B DRAM buffer across 8 "
-      "banks, where each bank needs to store 5561647104 B, but bank size is 4273390016 B "
-      "(allocated: 2263928320 B, free: 2009461696 B, largest free block: 2002774720 B)");
+  auto e =
+      ex("TT_FATAL: Out of Memory: Not enough space to allocate 44493176832 B DRAM buffer across 8 "
+         "banks, where each bank needs to store 5561647104 B, but bank size is 4273390016 B "
+         "(allocated: 2263928320 B, free: 2009461696 B, largest free block: 2002774720 B)");
   EXPECT_EQ(matching(e), (std::vector<std::string>{"blackhole_p150", "blackhole_p150_130"}));
   EXPECT_EQ(dev(e, "blackhole_p150").trace_region_size, 4800000);
   EXPECT_FALSE(dev(e, "grayskull_e150").matches);  // 8 banks, but of 1 GiB
@@ -138,43 +138,43 @@ TEST(Explain, DramFragmentationTtXla4130) {
 }
 
 TEST(Explain, SubDeviceWordsWithPlaceableWindows) {
-  auto e = ex(
-      "Out of Memory: Not enough space after considering dependencies to allocate 4096 B DRAM "
-      "across 2 banks (2048 B per bank), bank size is 8192 B (allocated: 3072 B, free: 5120 B, "
-      "largest free block: 3072 B). After subtracting 1 dependency range(s) and 0 additional "
-      "occupied range(s), 2048 B remained placeable across 2 window(s), largest 1024 B");
+  auto e =
+      ex("Out of Memory: Not enough space after considering dependencies to allocate 4096 B DRAM "
+         "across 2 banks (2048 B per bank), bank size is 8192 B (allocated: 3072 B, free: 5120 B, "
+         "largest free block: 3072 B). After subtracting 1 dependency range(s) and 0 additional "
+         "occupied range(s), 2048 B remained placeable across 2 window(s), largest 1024 B");
   EXPECT_EQ(e.fragmentation, true);  // placeable 2048 >= 2048 > largest window 1024
-  auto old = ex(
-      "Out of Memory: Not enough space after considering dependencies to allocate 1024 B DRAM "
-      "across 1 banks (1024 B per bank)");
+  auto old =
+      ex("Out of Memory: Not enough space after considering dependencies to allocate 1024 B DRAM "
+         "across 1 banks (1024 B per bank)");
   EXPECT_TRUE(matching(old).empty());
   EXPECT_TRUE(has_page(old, 1024, 1));
 }
 
 TEST(Explain, CircularBuffersBeyondL1OldAndNewRanges) {
-  auto a = ex(
-      "Statically allocated circular buffers on core range [(x=0,y=0) - (x=7,y=7)] grow to "
-      "1741152 B which is beyond max L1 size of 1499136 B");  // tt-metal#17947
+  auto a =
+      ex("Statically allocated circular buffers on core range [(x=0,y=0) - (x=7,y=7)] grow to "
+         "1741152 B which is beyond max L1 size of 1499136 B");  // tt-metal#17947
   EXPECT_EQ(a.cb_overflow_bytes, 1741152 - 1499136);
   EXPECT_EQ(dev(a, "wormhole_b0").cb_region_bytes, 1741152 - 99104);
   EXPECT_TRUE(dev(a, "wormhole_b0").matches);
   EXPECT_FALSE(dev(a, "wormhole_b0_56").matches);  // y=7 is outside an 8x7 grid
-  auto b = ex(
-      "Statically allocated circular buffers on core range [(x=0,y=0) - (x=12,y=9)] grow to "
-      "2101768 B which is beyond max L1 size of 1572864 B");  // tt-xla#1066: 130 cores
+  auto b =
+      ex("Statically allocated circular buffers on core range [(x=0,y=0) - (x=12,y=9)] grow to "
+         "2101768 B which is beyond max L1 size of 1572864 B");  // tt-xla#1066: 130 cores
   EXPECT_EQ(matching(b), (std::vector<std::string>{"blackhole_p150_130"}));
-  auto c = ex(
-      "TT_THROW: Statically allocated circular buffers on core range [0-0 - 10-7]\ngrow to "
-      "1753856 B which is beyond max L1 size of 1572864 B\n(assert.hpp:104)");  // #46608
+  auto c =
+      ex("TT_THROW: Statically allocated circular buffers on core range [0-0 - 10-7]\ngrow to "
+         "1753856 B which is beyond max L1 size of 1572864 B\n(assert.hpp:104)");  // #46608
   EXPECT_EQ(c.cb_overflow_bytes, 180992);
   EXPECT_EQ(matching(c), (std::vector<std::string>{"blackhole_p150", "blackhole_p150_130"}));
 }
 
 TEST(Explain, CircularBufferClashGivesTheOverlap) {
-  auto a = ex(
-      "Statically allocated circular buffers in program 453 clash with L1 buffers on core range "
-      "[(x=0,y=0) - (x=4,y=0)]. L1 buffer allocated at 622592 and static circular buffer region "
-      "ends at 654368");  // tt-xla#522
+  auto a =
+      ex("Statically allocated circular buffers in program 453 clash with L1 buffers on core range "
+         "[(x=0,y=0) - (x=4,y=0)]. L1 buffer allocated at 622592 and static circular buffer region "
+         "ends at 654368");  // tt-xla#522
   EXPECT_EQ(a.clash_bytes, 31776);
   auto b = ex(
       "Statically allocated circular buffers in program 2282 clash with L1 buffers on core range "
@@ -196,10 +196,10 @@ TEST(Explain, RendersInAnotherVersionsWordsWhenTheNumbersAllow) {
             "Out of Memory: Not enough space to allocate 26542080 B L1 buffer across 48 banks, "
             "where each bank needs to store 552960 B, but bank size is only 1329888 B");
   o.render_as = device::parse_message_format("nov-2025");
-  auto old = ex(
-      "Out of Memory: Not enough space to allocate 414711808 B L1 buffer across 64 banks, where "
-      "each bank needs to store 6479872 B",
-      o);
+  auto old =
+      ex("Out of Memory: Not enough space to allocate 414711808 B L1 buffer across 64 banks, where "
+         "each bank needs to store 6479872 B",
+         o);
   EXPECT_TRUE(old.render_failed);  // mid-2025 words carry no statistics
 }
 
@@ -210,10 +210,10 @@ TEST(Explain, WithTheCallItPlansAndReproducesTheMessage) {
   c.inputs = {{{1, 136, 120, 1152}, DType::BF16}};
   c.args = ops::parse_args("hardtanh", c.op->args, {});
   o.call = c;
-  auto e = ex(
-      "Out of Memory: Not enough space to allocate 40108032 B L1 buffer across 64 banks, where "
-      "each bank needs to store 626688 B",
-      o);
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 40108032 B L1 buffer across 64 banks, where "
+         "each bank needs to store 626688 B",
+         o);
   ASSERT_TRUE(e.plan);
   EXPECT_EQ((*e.plan)["device"], "wormhole_b0");
   EXPECT_EQ((*e.plan)["reproduces_message"], true);
@@ -229,12 +229,12 @@ TEST(Explain, RoundTripOwnMessagesNameTheirPages) {
   const std::vector<std::string> devices = device::builtin_profile_names();
   const std::vector<std::string> formats = {"mid-2025", "sep-2025", "nov-2025", "2026",
                                             "sub-device"};
-  const std::vector<std::string> ops = {"relu", "add", "hardtanh", "clampmin", "mul", "softmax",
-                                        "cat"};
+  const std::vector<std::string> ops = {"relu", "add",     "hardtanh", "clampmin",
+                                        "mul",  "softmax", "cat"};
   int allocator_failures = 0, cb_failures = 0;
   for (int iter = 0; iter < 400; ++iter) {
-    device::Profile p = device::with_message_format(device::load_profile(pick(devices)),
-                                                    pick(formats));
+    device::Profile p =
+        device::with_message_format(device::load_profile(pick(devices)), pick(formats));
     plan::CallSpec c;
     c.op = &ops::find_op(pick(ops));
     c.layout = rng() % 3 == 0 ? Layout::RowMajor : Layout::Tile;
@@ -281,8 +281,8 @@ TEST(Explain, RoundTripOwnMessagesNameTheirPages) {
       if (!a.fits && !a.is_view) failed = &a;
     ASSERT_TRUE(failed) << r.error;
     EXPECT_TRUE(has_page(e, failed->page_size, failed->pages))
-        << r.error << " on " << p.name << ": " << failed->pages << " pages of "
-        << failed->page_size << " B (" << failed->what << ")";
+        << r.error << " on " << p.name << ": " << failed->pages << " pages of " << failed->page_size
+        << " B (" << failed->what << ")";
   }
   EXPECT_GT(allocator_failures, 100);
   EXPECT_GT(cb_failures, 3);

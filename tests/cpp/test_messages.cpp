@@ -102,8 +102,8 @@ TEST(MessageFormat, StatisticsAreTheAllocatorsRealStateWhenFragmented) {
 TEST(MessageFormat, CoreRangesOldAndNew) {
   Profile p = load_profile("wormhole_b0");
   p.l1_size = p.l1_unreserved_base + 4096;  // a tiny L1: any real CB overflows
-  for (auto [format, range] : {std::pair{"mid-2025", "[(x=0,y=0) - (x=7,y=7)]"},
-                               std::pair{"2026", "[0-0 - 7-7]"}}) {
+  for (auto [format, range] :
+       {std::pair{"mid-2025", "[(x=0,y=0) - (x=7,y=7)]"}, std::pair{"2026", "[0-0 - 7-7]"}}) {
     Device dev(with_message_format(p, format), false);
     try {
       dev.allocate_cbs({8192});
@@ -173,10 +173,10 @@ TEST(ReadMessages, Sep2025BankSizeOnlyIssue35431AndL1SmallTtXla1722) {
 }
 
 TEST(ReadMessages, Nov2025StatisticsTtMlir8044AndTtXla4040) {
-  auto m = one(
-      "Always | TT_FATAL: Out of Memory: Not enough space to allocate 26542080 B L1 buffer "
-      "across 48 banks, where each bank needs to store 552960 B, but bank size is 1329888 B "
-      "(allocated: 417792 B, free: 912096 B, largest free block: 522240 B) (assert.hpp:104)");
+  auto m =
+      one("Always | TT_FATAL: Out of Memory: Not enough space to allocate 26542080 B L1 buffer "
+          "across 48 banks, where each bank needs to store 552960 B, but bank size is 1329888 B "
+          "(allocated: 417792 B, free: 912096 B, largest free block: 522240 B) (assert.hpp:104)");
   EXPECT_EQ(m.words, AllocatorWords::Stats);
   EXPECT_EQ(m.prefix, "TT_FATAL");
   EXPECT_EQ(m.banks, 48);
@@ -195,19 +195,19 @@ TEST(ReadMessages, Nov2025StatisticsTtMlir8044AndTtXla4040) {
 
 TEST(ReadMessages, SubDeviceWordsOldAndWithPlaceableWindows) {
   // tt-metal's own allocator test expectation (bank_manager dependencies).
-  auto m = one(
-      "Out of Memory: Not enough space after considering dependencies to allocate 1024 B DRAM "
-      "across 1 banks (1024 B per bank)");
+  auto m =
+      one("Out of Memory: Not enough space after considering dependencies to allocate 1024 B DRAM "
+          "across 1 banks (1024 B per bank)");
   EXPECT_EQ(m.words, AllocatorWords::SubDevice);
   EXPECT_EQ(m.buffer_type, "DRAM");
   EXPECT_EQ(m.bytes_per_bank, 1024);
   EXPECT_FALSE(m.bank_size);
   // ttnn-visualizer's fixture of the newest text.
-  auto n = one(
-      "Out of Memory: Not enough space after considering dependencies to allocate 4096 B DRAM "
-      "across 2 banks (2048 B per bank), bank size is 8192 B (allocated: 3072 B, free: 5120 B, "
-      "largest free block: 3072 B). After subtracting 1 dependency range(s) and 0 additional "
-      "occupied range(s), 2048 B remained placeable across 2 window(s), largest 1024 B");
+  auto n =
+      one("Out of Memory: Not enough space after considering dependencies to allocate 4096 B DRAM "
+          "across 2 banks (2048 B per bank), bank size is 8192 B (allocated: 3072 B, free: 5120 B, "
+          "largest free block: 3072 B). After subtracting 1 dependency range(s) and 0 additional "
+          "occupied range(s), 2048 B remained placeable across 2 window(s), largest 1024 B");
   EXPECT_EQ(n.bank_size, 8192);
   EXPECT_EQ(n.largest_free_block, 3072);
   EXPECT_EQ(n.placeable, 2048);
@@ -215,17 +215,17 @@ TEST(ReadMessages, SubDeviceWordsOldAndWithPlaceableWindows) {
 }
 
 TEST(ReadMessages, CircularBuffersOldAndNewRangesWrappedLines) {
-  auto a = one(
-      "E info: E Statically allocated circular buffers on core range [(x=0,y=0) - (x=7,y=7)] "
-      "grow to 1741152 B which is beyond max L1 size of 1499136 B`");  // tt-metal#17947
+  auto a =
+      one("E info: E Statically allocated circular buffers on core range [(x=0,y=0) - (x=7,y=7)] "
+          "grow to 1741152 B which is beyond max L1 size of 1499136 B`");  // tt-metal#17947
   EXPECT_EQ(a.kind, OomMessage::Kind::CbBeyondL1);
   EXPECT_EQ(a.range_words, CoreRangeWords::XY);
   EXPECT_EQ(a.cores(), 64);
   EXPECT_EQ(a.cb_end, 1741152);
   EXPECT_EQ(a.l1_size, 1499136);
-  auto b = one(
-      "TT_THROW: Statically allocated circular buffers on core range [0-0 - 10-7]\ngrow to "
-      "1753856 B which is beyond max L1 size of 1572864 B\n(assert.hpp:104)");  // #46608
+  auto b =
+      one("TT_THROW: Statically allocated circular buffers on core range [0-0 - 10-7]\ngrow to "
+          "1753856 B which is beyond max L1 size of 1572864 B\n(assert.hpp:104)");  // #46608
   EXPECT_EQ(b.range_words, CoreRangeWords::Dash);
   EXPECT_EQ(b.range, (std::vector<CoreRect>{{0, 0, 10, 7}}));
   EXPECT_EQ(b.cb_end, 1753856);
@@ -270,12 +270,13 @@ TEST(ReadMessages, SeveralInOneLogAndThousandsSeparators) {
 TEST(ReadMessages, TextThatIsNotAnOomMessageGivesNothing) {
   for (std::string t : std::vector<std::string>{
            "", "hello", "Out of Memory", "Out of Memory: Not enough space to allocate",
-        "Out of Memory: Not enough space to allocate 5468979200 B DRAM buffer across 12 banks, "
-        "where each bank needs to stor",
-        "Statically allocated circular buffers on core range grow to 12 B",
-        "Statically allocated circular buffers in program x clash",
-        "Out of Memory: Not enough space to allocate 99999999999999999999999 B L1 buffer across 1 "
-        "banks, where each bank needs to store 1 B",
-        std::string(5000, '[') + "Statically allocated circular buffers on core range "})
+           "Out of Memory: Not enough space to allocate 5468979200 B DRAM buffer across 12 banks, "
+           "where each bank needs to stor",
+           "Statically allocated circular buffers on core range grow to 12 B",
+           "Statically allocated circular buffers in program x clash",
+           "Out of Memory: Not enough space to allocate 99999999999999999999999 B L1 buffer across "
+           "1 "
+           "banks, where each bank needs to store 1 B",
+           std::string(5000, '[') + "Statically allocated circular buffers on core range "})
     EXPECT_TRUE(find_oom_messages(t).empty()) << t;
 }
