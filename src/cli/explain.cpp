@@ -34,7 +34,10 @@ int run_explain(const ExplainOptions& o) {
   }
   explain::Options eo;
   for (const auto& d : o.devices) eo.devices.push_back(device::load_profile(d));
-  if (!o.call.op.empty()) eo.call = o.call.to_call();
+  if (!o.call.op.empty()) {
+    eo.call = o.call.to_call();
+    plan::device_outputs(*eo.call);  // a bad call is bad input (exit 2), before any reading
+  }
   if (!o.format.empty()) eo.render_as = device::parse_message_format(o.format);
   eo.max_pages = o.max_pages;
   std::vector<device::OomMessage> found = device::find_oom_messages(text);

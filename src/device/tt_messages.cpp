@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 
@@ -253,20 +254,28 @@ std::vector<CoreRect> parse_ranges(std::string_view t, std::optional<CoreRangeWo
     if (q == std::string_view::npos) break;
     std::string_view g = t.substr(p + 1, q - p - 1);
     std::vector<int64_t> v;
+    bool sane = true;
     for (size_t k = 0; k < g.size();) {
       if (std::isdigit(static_cast<unsigned char>(g[k]))) {
         int64_t x = 0;
-        while (k < g.size() && std::isdigit(static_cast<unsigned char>(g[k])))
+        while (k < g.size() && std::isdigit(static_cast<unsigned char>(g[k]))) {
           x = x * 10 + (g[k++] - '0');
+          sane &= x < (int64_t{1} << 20);  // core coordinates are small
+          x = std::min<int64_t>(x, int64_t{1} << 20);
+        }
         v.push_back(x);
       } else {
         ++k;
       }
     }
+    CoreRect r;
     if (v.size() == 4)
-      out.push_back({v[0], v[1], v[2], v[3]});
+      r = {v[0], v[1], v[2], v[3]};
     else if (v.size() == 2)
-      out.push_back({v[0], v[1], v[0], v[1]});
+      r = {v[0], v[1], v[0], v[1]};
+    else
+      sane = false;
+    if (sane && r.x1 >= r.x0 && r.y1 >= r.y0) out.push_back(r);
     *words = g.find("x=") != std::string_view::npos ? CoreRangeWords::XY : CoreRangeWords::Dash;
     p = q + 1;
   }

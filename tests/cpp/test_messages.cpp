@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 
 #include "core/error.hpp"
 #include "device/device.hpp"
@@ -279,4 +280,52 @@ TEST(ReadMessages, TextThatIsNotAnOomMessageGivesNothing) {
            "banks, where each bank needs to store 1 B",
            std::string(5000, '[') + "Statically allocated circular buffers on core range "})
     EXPECT_TRUE(find_oom_messages(t).empty()) << t;
+}
+
+TEST(ReadMessages, MangledMessagesNeverCrashAndNeverReadNegativeNumbers) {
+  const std::vector<std::string> seeds = {
+      "TT_FATAL: Out of Memory: Not enough space to allocate 26542080 B L1 buffer across 48 "
+      "banks, where each bank needs to store 552960 B, but bank size is 1329888 B (allocated: "
+      "417792 B, free: 912096 B, largest free block: 522240 B) (assert.hpp:104)",
+      "Out of Memory: Not enough space after considering dependencies to allocate 4096 B DRAM "
+      "across 2 banks (2048 B per bank), bank size is 8192 B (allocated: 3072 B, free: 5120 B, "
+      "largest free block: 3072 B). After subtracting 1 dependency range(s) and 0 additional "
+      "occupied range(s), 2048 B remained placeable across 2 window(s), largest 1024 B",
+      "Statically allocated circular buffers in program 453 clash with L1 buffers on core range "
+      "[(x=0,y=0) - (x=4,y=0)]. L1 buffer allocated at 622592 and static circular buffer region "
+      "ends at 654368",
+      "Statically allocated circular buffers on core range {[0-0 - 7-6], [0-7 - 3-7]} grow to "
+      "1753856 B which is beyond max L1 size of 1572864 B"};
+  std::mt19937_64 rng(3);
+  const std::string alphabet = "0123456789 ,.()[]-x=y\nBE:";
+  int read = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string t = seeds[rng() % seeds.size()];
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < edits && !t.empty(); ++k) {
+      size_t at = rng() % t.size();
+      switch (rng() % 4) {
+        case 0:
+          t.erase(at, 1 + rng() % 8);
+          break;
+        case 1:
+          t.insert(at, 1, alphabet[rng() % alphabet.size()]);
+          break;
+        case 2:
+          t[at] = alphabet[rng() % alphabet.size()];
+          break;
+        default:
+          t.resize(at);
+      }
+    }
+    for (const auto& m : find_oom_messages(t)) {
+      ++read;
+      EXPECT_GE(m.total_bytes, 0);
+      EXPECT_GE(m.banks, 0);
+      EXPECT_GE(m.bytes_per_bank, 0);
+      EXPECT_GE(m.cb_end, 0);
+      for (const auto& r : m.range) EXPECT_GE(r.cores(), 0) << t;
+    }
+  }
+  EXPECT_GT(read, 1000);  // most edits leave a readable message
 }
