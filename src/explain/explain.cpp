@@ -440,7 +440,9 @@ Explanation explain(const OomMessage& m, const Options& o) {
       j["reproduces_message"] = !q.fits && q.error == m.text;
       plan::Plan pl = plan::choose_plan(*o.call, p, {});
       j["plan"] = plan::plan_json(pl, p);
-      j["plan_line"] = plan::plan_line(pl);
+      std::string line = plan::plan_line(pl);
+      if (line.starts_with("plan: ")) line = line.substr(6);
+      j["plan_line"] = line;
       std::string shapes;
       for (const auto& t : o.call->inputs)
         shapes += (shapes.empty() ? "" : " x ") + shape_str(t.shape);
@@ -449,13 +451,20 @@ Explanation explain(const OomMessage& m, const Options& o) {
       if (!q.fits)
         e.advice.push_back(fmt::format("oomless's pre-check of that call as requested: {}{}",
                                        q.error, q.error == m.text ? " (this message)" : ""));
+      // The call reproduces the message: its allocator state gives the words
+      // (and statistics) of any version.
+      if (o.render_as && !q.fits && q.error == m.text) {
+        Profile r = p;
+        r.message_format = *o.render_as;
+        e.rendered = plan::precheck(*o.call, r).error;
+      }
     } catch (const Error& ex) {
       j["error"] = ex.what();
       e.advice.push_back(fmt::format("could not plan the call: {}", ex.what()));
     }
     e.plan = j;
   }
-  if (o.render_as) {
+  if (o.render_as && !e.rendered) {
     e.rendered = device::render(m, *o.render_as);
     e.render_failed = !e.rendered;
   }
