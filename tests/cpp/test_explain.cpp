@@ -210,6 +210,7 @@ TEST(Explain, WithTheCallItPlansAndReproducesTheMessage) {
   c.inputs = {{{1, 136, 120, 1152}, DType::BF16}};
   c.args = ops::parse_args("hardtanh", c.op->args, {});
   o.call = c;
+  o.render_as = device::parse_message_format("nov-2025");
   auto e =
       ex("Out of Memory: Not enough space to allocate 40108032 B L1 buffer across 64 banks, where "
          "each bank needs to store 626688 B",
@@ -218,6 +219,11 @@ TEST(Explain, WithTheCallItPlansAndReproducesTheMessage) {
   EXPECT_EQ((*e.plan)["device"], "wormhole_b0");
   EXPECT_EQ((*e.plan)["reproduces_message"], true);
   EXPECT_EQ((*e.plan)["plan"]["strategy"], "re-placed");
+  // The call gives the statistics the mid-2025 words left out: x and a_max live.
+  EXPECT_EQ(e.rendered,
+            "Out of Memory: Not enough space to allocate 40108032 B L1 buffer across 64 banks, "
+            "where each bank needs to store 626688 B, but bank size is 1400032 B (allocated: "
+            "1253376 B, free: 146656 B, largest free block: 146656 B)");
 }
 
 // The round trip: random calls on random devices in random words. Whenever the
