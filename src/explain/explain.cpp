@@ -268,17 +268,22 @@ Explanation explain(const OomMessage& m, const Options& o) {
   // could host it on fewer cores.
   const Profile* best = nullptr;
   const DeviceMatch* best_read = nullptr;
-  for (int tier_wanted : {0, 1}) {
-    for (size_t i = 0; i < devices.size() && !best; ++i) {
-      const DeviceMatch& d = e.devices[i];
-      if ((tier_wanted == 0 ? !d.matches : !d.possible)) continue;
-      const bool own = m.kind == OomMessage::Kind::Allocator && m.bank_size &&
-                       device_bank_size(devices[i], m.buffer_type) == *m.bank_size;
-      if (own || d.round || !m.bank_size) best = &devices[i], best_read = &d;
-    }
-    for (size_t i = 0; i < devices.size() && !best; ++i)
-      if (tier_wanted == 0 ? e.devices[i].matches : e.devices[i].possible)
-        best = &devices[i], best_read = &e.devices[i];
+  for (int tier_wanted : {0, 1})
+    for (int want : {0, 1, 2})  // its own bank size; a usual reading; any
+      for (size_t i = 0; i < devices.size() && !best; ++i) {
+        const DeviceMatch& d = e.devices[i];
+        if (tier_wanted == 0 ? !d.matches : !d.possible) continue;
+        const bool own = m.kind == OomMessage::Kind::Allocator && m.bank_size &&
+                         device_bank_size(devices[i], m.buffer_type) == *m.bank_size;
+        if (want == 0 ? own : want == 1 ? (d.round || !m.bank_size) : true)
+          best = &devices[i], best_read = &d;
+      }
+  if (best) {  // the device reasoned with leads the list
+    const auto i = best - devices.data();
+    std::rotate(devices.begin(), devices.begin() + i, devices.begin() + i + 1);
+    std::rotate(e.devices.begin(), e.devices.begin() + i, e.devices.begin() + i + 1);
+    best = &devices[0];
+    best_read = &e.devices[0];
   }
 
   if (m.kind == OomMessage::Kind::Allocator) {

@@ -52,7 +52,8 @@ TEST(Explain, Mid2025Issue22513IsBf16TilesOnA64BankWormhole) {
   EXPECT_EQ(e.pages[0].pages, 202496);
   EXPECT_EQ(e.pages[0].dtype, "bfloat16");
   EXPECT_EQ(e.pages[0].pages_per_bank, 3164);
-  EXPECT_EQ(matching(e), (std::vector<std::string>{"wormhole_b0", "wormhole_b0_l1small"}));
+  EXPECT_EQ(matching(e),
+            (std::vector<std::string>{"wormhole_b0", "wormhole_b0_l1small", "wormhole_b0_tt_xla"}));
   EXPECT_EQ(e.fragmentation, false);  // 6479872 B > a whole 1400032 B bank
   ASSERT_FALSE(e.advice.empty());
   EXPECT_NE(e.advice[0].find("more than a whole empty L1 bank (1400032 B)"), std::string::npos);
@@ -112,6 +113,7 @@ TEST(Explain, Nov2025NotFragmentedTtXla4128) {
          "870400 B, free: 459488 B, largest free block: 459488 B)");
   EXPECT_EQ(e.fragmentation, false);
   EXPECT_TRUE(has_page(e, 2048, 27200, "TILE", "bfloat16"));
+  EXPECT_EQ(e.devices.at(0).name, "wormhole_b0_tt_xla");  // its own bank size first
   EXPECT_NE(e.advice[0].find("Other live buffers hold 870400 B per bank"), std::string::npos);
 }
 
