@@ -362,7 +362,7 @@ def run(op, *args, policy="auto", device=None, memory="l1", out_memory=None, dty
     p = Policy(policy, device=device, memory=memory, out_memory=out_memory, dtype=dtype,
                layout=layout, l1_budget=l1_budget, dram_budget=dram_budget,
                host_budget=host_budget)
-    fn = globals()[_canonical(op)]
+    fn = globals()[op] if op in _OWN_SIGNATURES else globals()[_canonical(op)]
     with p:
         value = fn(*args, **op_args)
     return RunResult(value, p.last)
@@ -424,6 +424,7 @@ _TENSOR_NAMES = {
     "mm": ("input", "mat2"),
     "bmm": ("input", "mat2"),
     "copy": ("input", "src"),
+    "convolution": ("input", "weight", "bias"),
 }
 _BINARY_NAMES = ("input", "other")
 
@@ -517,3 +518,79 @@ for _e in _TABLE.values():
         if _a.isidentifier() and _a not in globals():
             globals()[_a] = globals()[_e["name"]]
             __all__.append(_a)
+
+
+# ---- convolution: aten's and torch.nn.functional's signatures ------------------
+
+# Python names whose signature is not the op table's (conv2d is torch's F.conv2d).
+_OWN_SIGNATURES = ("conv2d",)
+
+
+def _channels_last_view(x):
+    """The NHWC view of a 4-D torch tensor stored channels-last (and not also
+    NCHW-contiguous): the kernels read it in place, as torch's own conv does."""
+    if not _is_torch(x) or x.dim() != 4:
+        return None
+    import torch
+
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return None
+    return x.permute(0, 2, 3, 1)
+
+
+def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, transposed=False,
+                output_padding=0, groups=1, **kwargs):
+    """aten.convolution: 2-D convolution of input [N,C,H,W] (or [C,H,W]) with
+    weight [K, C/groups, kH, kW] and an optional bias [K]; f32 accumulation, one
+    rounding. A channels-last torch tensor is read in place and the result is
+    channels-last too (as torch returns it). Extra keywords: channels_last=True
+    for an input shaped [N,H,W,C] (output [N,OH,OW,K]); rows_of, out_row0,
+    out_rows compute a slice of output rows from the input rows it reads."""
+    args = dict(stride=stride, padding=padding, dilation=dilation, transposed=transposed,
+                output_padding=output_padding, groups=groups, **kwargs)
+    tensors = [input, weight] + ([] if bias is None else [bias])
+    if "channels_last" not in kwargs:
+        nhwc = _channels_last_view(input)
+        if nhwc is not None:
+            out = call("convolution", [nhwc] + tensors[1:], channels_last=True, **args)
+            return out.permute(0, 3, 1, 2)
+    return call("convolution", tensors, **args)
+
+
+def _pair(v):
+    return [int(v), int(v)] if isinstance(v, int) else [int(x) for x in v]
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv2d. padding is an int, a pair, "valid" (none) or
+    "same" (stride 1; an odd total padding puts the extra row and column at the
+    bottom and right, as torch does)."""
+    crop = None
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = 0
+        elif padding == "same":
+            if any(s != 1 for s in _pair(stride)):
+                raise InvalidArgument("[convolution] padding='same' is not supported for strided "
+                                      f"convolutions, got stride={stride}")
+            d = _pair(dilation)
+            total = [d[i] * (int(weight.shape[-2 + i]) - 1) for i in range(2)]
+            lo = [t // 2 for t in total]
+            padding = [t - low for t, low in zip(total, lo)]  # the larger side, on both
+            if padding != lo:
+                crop = [p - low for p, low in zip(padding, lo)]  # rows/cols of extra top/left
+        else:
+            raise InvalidArgument(f"[convolution] invalid padding string {padding!r} (expected "
+                                  "'same' or 'valid')")
+    out = convolution(input, weight, bias, stride, padding, dilation, False, 0, groups)
+    if crop is None:
+        return out
+    out = out[..., crop[0]:, crop[1]:]
+    if _is_torch(out):
+        import torch
+
+        cl = _channels_last_view(input) is not None
+        return out.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
+    import numpy as np
+
+    return np.ascontiguousarray(out)

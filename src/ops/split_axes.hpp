@@ -22,6 +22,9 @@ struct SplitAxis {
   // (added to the call's own value), so chunks draw the whole call's numbers.
   std::string_view offset_arg = {};
   int64_t offset_stride = 0;
+  // An Int argument each chunk gets as its extent along out_dim (depthwise
+  // convolution's groups: one group per channel).
+  std::string_view count_arg = {};
   // Windowed ops (max_pool2d rows): output index i reads input indices
   // [i * stride - pad, i * stride - pad + window) along in_dims, clipped to
   // [0, in_extent). A chunk gets that halo of the input, and the arguments

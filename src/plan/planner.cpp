@@ -92,7 +92,8 @@ CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index, int6
   for (size_t i = 0; i < c.inputs.size(); ++i)
     if (plan.axis.in_dims[i] >= 0) c.inputs[i].shape[plan.axis.in_dims[i]] = in_n;
   if (in_ranges) in_ranges->assign(c.inputs.size(), {in0, in_n});
-  if (whole.inputs.empty() || !plan.axis.offset_arg.empty() || plan.axis.halo) {
+  if (whole.inputs.empty() || !plan.axis.offset_arg.empty() || plan.axis.halo ||
+      !plan.axis.count_arg.empty()) {
     auto values = whole.args.values();
     if (whole.inputs.empty()) {
       // Creation ops carry their output shape in an argument.
@@ -105,6 +106,7 @@ CallSpec chunk_call(const Plan& plan, const CallSpec& whole, int64_t index, int6
       std::string name(plan.axis.offset_arg);
       values[name] = whole.args.get_int(name) + s * plan.axis.offset_stride;
     }
+    if (!plan.axis.count_arg.empty()) values[std::string(plan.axis.count_arg)] = n;
     if (const auto& h = plan.axis.halo) {
       values[std::string(h->extent_arg)] = h->in_extent;
       values[std::string(h->start_arg)] = s;

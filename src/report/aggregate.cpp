@@ -28,6 +28,8 @@ std::string_view short_status(std::string_view s) {
   if (s == "FAIL_DRAM_OUT_OF_MEM") return "DRAM OOM";
   if (s == "FAIL_CB_OUT_OF_MEM") return "CB OOM";
   if (s == "FAIL_ASSERT_EXCEPTION") return "ASSERT";
+  if (s == "FAIL_CRASH_HANG") return "CRASH/HANG";
+  if (s == "NOT_RUN") return "NOT RUN";
   return s;
 }
 
@@ -37,12 +39,30 @@ std::string_view status_colour(std::string_view s) {
   if (s == "FAIL_DRAM_OUT_OF_MEM") return "#8250df";
   if (s == "FAIL_CB_OUT_OF_MEM") return "#e16f24";
   if (s == "FAIL_ASSERT_EXCEPTION") return "#6e7781";
+  if (s == "FAIL_CRASH_HANG") return "#1f2328";
   return "#eaeef2";
+}
+
+// kStatuses always, then the other statuses present: known extras first.
+static std::vector<std::string> listed_statuses(const std::vector<const Tally*>& tallies) {
+  std::vector<std::string> out(std::begin(kStatuses), std::end(kStatuses));
+  auto add = [&](std::string_view st) {
+    if (std::find(out.begin(), out.end(), st) != out.end()) return;
+    for (const Tally* t : tallies)
+      if (t->count(st)) {
+        out.emplace_back(st);
+        return;
+      }
+  };
+  for (auto st : kExtraStatuses) add(st);
+  for (const Tally* t : tallies)
+    for (const auto& kv : t->by_status) add(kv.first);
+  return out;
 }
 
 std::string tally_str(const Tally& t) {
   std::string s;
-  for (auto st : kStatuses) {
+  for (const auto& st : listed_statuses({&t})) {
     int64_t n = t.count(st);
     if (n) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", n, short_status(st));
   }
@@ -104,6 +124,7 @@ Aggregate aggregate(const std::vector<CaseResult>& results, const SweepMeta& met
   std::stable_sort(a.shapes.begin(), a.shapes.end(), [](const ShapeRow& x, const ShapeRow& y) {
     return x.largest_buffer_bytes > y.largest_buffer_bytes;
   });
+  a.statuses = listed_statuses({&a.strict_total, &a.auto_total});
   return a;
 }
 

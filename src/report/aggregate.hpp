@@ -46,12 +46,14 @@ struct Aggregate {
   std::map<std::string, const CaseResult*> auto_by_id;
   std::map<std::string, const CaseResult*> strict_by_id;
   int64_t l1_bank_size = 0, dram_bank_size = 0;
+  // The statuses to list: kStatuses, then any other status a case has.
+  std::vector<std::string> statuses;
 };
 
 // `results` must outlive the aggregate (it points into it).
 Aggregate aggregate(const std::vector<CaseResult>& results, const SweepMeta& meta);
 
-// Short labels: "PASS", "L1 OOM", "DRAM OOM", "CB OOM", "ASSERT".
+// Short labels: "PASS", "L1 OOM", "DRAM OOM", "CB OOM", "ASSERT", "CRASH/HANG", "NOT RUN".
 std::string_view short_status(std::string_view status);
 // Status colours shared by the HTML charts.
 std::string_view status_colour(std::string_view status);

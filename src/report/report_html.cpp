@@ -42,6 +42,7 @@ std::string esc(std::string_view s) {
 }
 
 int severity(std::string_view s) {
+  if (s == "FAIL_CRASH_HANG") return 4;
   if (is_oom(s)) return 3;
   if (s == "FAIL_ASSERT_EXCEPTION") return 2;
   if (s == "PASS") return 1;
@@ -74,9 +75,9 @@ svg .grid{stroke:#eaeef2;stroke-width:1}svg .limit{stroke:#cf222e;stroke-width:1
 svg .dram{stroke:#8250df;stroke-width:1.5;stroke-dasharray:2 3}
 )";
 
-std::string legend() {
+std::string legend(const Aggregate& a) {
   std::string s = "<p class=\"legend\">";
-  for (auto st : kStatuses)
+  for (const auto& st : a.statuses)
     s += fmt::format("<span><i style=\"background:{}\"></i>{}</span>", status_colour(st), st);
   return s + "</p>\n";
 }
@@ -264,7 +265,7 @@ std::string report_html(const SweepRun& run) {
   out +=
       "<h2>Totals</h2>\n<table id=\"totals\"><tr><th class=\"l\">status</th><th>strict (all)</th>"
       "<th>strict (seed run)</th><th>auto</th></tr>\n";
-  for (auto st : kStatuses)
+  for (const auto& st : a.statuses)
     out += fmt::format("<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", st,
                        a.strict_total.count(st), a.strict_seed_run.count(st),
                        a.has_auto ? std::to_string(a.auto_total.count(st)) : esc(a.no_auto));
@@ -278,7 +279,7 @@ std::string report_html(const SweepRun& run) {
       "shape as the test lists it, largest device buffer first. {}</p>\n",
       a.has_auto ? "Left half strict, right half auto."
                  : "Strict policy (auto: " + esc(a.no_auto) + ").");
-  out += legend() + "<div class=\"scroll\">" + grid_chart(a) + "</div>\n";
+  out += legend(a) + "<div class=\"scroll\">" + grid_chart(a) + "</div>\n";
   out +=
       "<h2>Bytes per bank against the bank size</h2>\n<p>Per shape, the per-bank (per-core) "
       "bytes of the largest case's device buffers in the requested memory, log scale. Dashed: "

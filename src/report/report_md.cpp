@@ -62,7 +62,7 @@ std::string report_md(const SweepRun& run) {
       "## Totals\n\n| status | strict (all cases) | strict (cases the seed's run executed) | auto "
       "|\n"
       "|---|---:|---:|---:|\n";
-  for (auto s : kStatuses)
+  for (const auto& s : a.statuses)
     out += fmt::format("| {} | {} | {} | {} |\n", s, a.strict_total.count(s),
                        a.strict_seed_run.count(s),
                        a.has_auto ? std::to_string(a.auto_total.count(s)) : a.no_auto);

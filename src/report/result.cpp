@@ -12,6 +12,32 @@ bool is_oom(std::string_view s) {
   return s == "FAIL_L1_OUT_OF_MEM" || s == "FAIL_DRAM_OUT_OF_MEM" || s == "FAIL_CB_OUT_OF_MEM";
 }
 
+std::string_view tt_metal_status(std::string_view s) {
+  if (s == "FAIL_DRAM_OUT_OF_MEM") return "FAIL_L1_OUT_OF_MEM";
+  if (s == "FAIL_CB_OUT_OF_MEM") return "FAIL_ASSERT_EXCEPTION";
+  return s;
+}
+
+std::string error_signature(std::string_view message) {
+  std::string_view first = message.substr(0, message.find('\n'));
+  if (first.size() <= 255) return std::string(first);
+  // Cut on a UTF-8 character boundary (PostgreSQL rejects a split sequence).
+  size_t n = 255;
+  while (n > 0 && (static_cast<unsigned char>(first[n]) & 0xC0) == 0x80) --n;
+  return std::string(first.substr(0, n));
+}
+
+std::string how_it_ran(const SweepMeta& m) {
+  if (m.engine.empty()) return {};
+  std::string who =
+      m.engine == "dask"
+          ? fmt::format("a dask sweep on {} worker{}", m.workers, m.workers == 1 ? "" : "s")
+      : m.engine == "local"
+          ? fmt::format("a sweep in {} worker process{}", m.workers, m.workers == 1 ? "" : "es")
+          : fmt::format("a {} sweep", m.engine);
+  return fmt::format("{} in {:.1f} s (the cases took {:.1f} s)", who, m.seconds, m.case_seconds);
+}
+
 std::string CaseResult::shape_key() const {
   return shapes_as_given.empty() ? std::string("[]") : shape_str(shapes_as_given[0]);
 }
@@ -174,6 +200,10 @@ json to_json(const SweepMeta& m) {
               {"started", m.started},
               {"finished", m.finished},
               {"seconds", m.seconds},
+              {"engine", m.engine},
+              {"label", m.label},
+              {"workers", m.workers},
+              {"case_seconds", m.case_seconds},
               {"seed_reported_oom", m.seed_reported_oom}};
 }
 
@@ -195,6 +225,10 @@ SweepMeta meta_from_json(const json& j) {
   m.started = str_of(j, "started");
   m.finished = str_of(j, "finished");
   m.seconds = num_of<double>(j, "seconds");
+  m.engine = str_of(j, "engine");
+  m.label = str_of(j, "label");
+  m.workers = num_of<int64_t>(j, "workers");
+  m.case_seconds = num_of<double>(j, "case_seconds");
   m.seed_reported_oom = j.value("seed_reported_oom", std::map<std::string, int64_t>{});
   return m;
 }

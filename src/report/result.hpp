@@ -12,11 +12,21 @@
 
 namespace oomless::report {
 
-// Statuses as tt-metal's sweep framework names them, in report order.
+// Statuses as tt-metal's sweep framework names them, in report order. Reports
+// always list the first five; the rest only when a case has them.
 inline constexpr std::string_view kStatuses[] = {"PASS", "FAIL_L1_OUT_OF_MEM",
                                                  "FAIL_DRAM_OUT_OF_MEM", "FAIL_CB_OUT_OF_MEM",
                                                  "FAIL_ASSERT_EXCEPTION"};
+// FAIL_CRASH_HANG: the case's process died or passed --case-timeout; NOT_RUN:
+// recorded in a store but not (yet) run (an interrupted sweep; --resume runs it).
+inline constexpr std::string_view kExtraStatuses[] = {"FAIL_CRASH_HANG", "NOT_RUN"};
 bool is_oom(std::string_view status);
+// tt-metal's own name for a status: its sweeps runner files every "Out of Memory:
+// Not enough space to allocate" (L1 or DRAM) as FAIL_L1_OUT_OF_MEM and a CB clash
+// (a TT_THROW of another text) as FAIL_ASSERT_EXCEPTION; the rest are its names.
+std::string_view tt_metal_status(std::string_view status);
+// tt-metal's error signature: the message's first line, at most 255 characters.
+std::string error_signature(std::string_view message);
 
 struct CaseResult {
   // The case, as the suite describes it.
@@ -65,7 +75,12 @@ struct SweepMeta {
   int64_t suite_cases = 0;           // cases in the suite before filters
   int64_t l1_banks = 0, l1_bank_size = 0, dram_banks = 0, dram_bank_size = 0;
   std::string git_revision, started, finished;
-  double seconds = 0;
+  double seconds = 0;  // wall time of the sweep (summed over resumed sessions)
+  // How it ran: engine local (worker processes) | dask | in-process, and on how
+  // many workers; label: free text naming the sweep (e.g. a Slurm job id).
+  std::string engine, label;
+  int64_t workers = 0;
+  double case_seconds = 0;  // the cases' own times, summed (work done by all workers)
   // The OOM count the seed's own summary printed per operator (each failure counted twice).
   std::map<std::string, int64_t> seed_reported_oom;
 };
@@ -84,6 +99,8 @@ SweepMeta meta_from_json(const nlohmann::json& j);
 std::string shapes_str(const std::vector<Shape>& shapes);
 // 534773760 -> "510.0 MiB"
 std::string human_bytes(int64_t bytes);
+// "a dask sweep on 2 workers in 4.7 s (the cases took 9.1 s)"; empty when unknown.
+std::string how_it_ran(const SweepMeta& m);
 // Joins with a separator.
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 // 534773760 -> "534,773,760"

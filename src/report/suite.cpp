@@ -41,6 +41,9 @@ Suite load_suite(const std::string& path) {
   if (!j.is_object() || !j.contains("cases") || !j["cases"].is_array())
     fail("sweep", fmt::format("suite file '{}' has no \"cases\" array", s.file));
   s.name = str_of(j, "suite", "suite");
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char ch : j["cases"].dump()) h = (h ^ ch) * 1099511628211ULL;
+  s.digest = fmt::format("{:016x}", h);
   const json defaults = j.value("defaults", json::object());
   if (j.contains("ops") && j["ops"].is_object())
     for (const auto& [name, info] : j["ops"].items())

@@ -25,6 +25,7 @@ struct Suite {
   std::vector<SuiteCase> cases;
   // The OOM count the seed's summary printed per operator (ops.*.seed_reported_oom).
   std::map<std::string, int64_t> seed_reported_oom;
+  std::string digest;  // of the cases (FNV-1a 64, hex): --resume resumes only the same suite
 };
 
 // Reads a suite file; InvalidArgument when it is missing or malformed. A

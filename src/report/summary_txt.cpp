@@ -45,7 +45,9 @@ std::string summary_txt(const SweepRun& run) {
   out += kRule + "\n" + centred("TT-METAL OUT OF MEMORY (OOM) OPERATORS SUMMARY") + "\n" +
          centred("oomless sweep: every case counted once, sizes as the device pads them") + "\n" +
          kRule + "\n";
-  out += fmt::format("Generated: {} (git {})\n", m.finished, m.git_revision);
+  std::string how = how_it_ran(m);
+  out += fmt::format("Generated: {} (git {}){}\n", m.finished, m.git_revision,
+                     how.empty() ? "" : " by " + how);
   out += fmt::format("Suite: {} ({}), {} of {} cases{}{}\n", m.suite, m.suite_file,
                      a.has_strict ? st.cases : a.auto_total.cases, m.suite_cases,
                      m.filters.empty() ? "" : ", filters: ", join(m.filters, " "));
@@ -79,7 +81,7 @@ std::string summary_txt(const SweepRun& run) {
   out += fmt::format("\n{:<24}| {:>12} | {:>17} | {}\n", "STATUS", "STRICT (all)",
                      "STRICT (seed run)", "AUTO (after)");
   out += fmt::format("{:-<24}|{:-<14}|{:-<19}|{:-<20}\n", "", "", "", "");
-  for (auto s : kStatuses)
+  for (const auto& s : a.statuses)
     out += fmt::format("{:<24}| {:>12} | {:>17} | {}\n", s, st.count(s), a.strict_seed_run.count(s),
                        a.has_auto ? std::to_string(a.auto_total.count(s)) : a.no_auto);
   out += fmt::format("{:<24}| {:>12} | {:>17} | {}\n", "TOTAL", st.cases, a.strict_seed_run.cases,

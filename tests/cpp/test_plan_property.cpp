@@ -31,6 +31,7 @@
 #include "exec/planned.hpp"
 #include "ops/dropout/kernels.hpp"
 #include "ops/families.hpp"
+#include "ops/gemm/gemm.hpp"
 #include "plan/planner.hpp"
 
 using namespace oomless;
@@ -225,6 +226,20 @@ Draft draft(const ops::OpDesc& op, Rng& g, DType dtype) {
           d.args = {"size=" + ints(size)};
           break;
         }
+        case ops::MovementOp::Slice: {
+          int k = static_cast<int>(g.in(0, r - 1));
+          d.args = {
+              "dim=" + std::to_string(k - (g.coin() ? r : 0)),
+              "start=" + std::to_string(g.in(-x[k], x[k])),
+              "end=" + (g.coin(0.2) ? std::string("none") : std::to_string(g.in(-x[k], x[k] + 2))),
+              "step=" + std::to_string(g.in(1, 3))};
+          break;
+        }
+        case ops::MovementOp::Select: {
+          int k = static_cast<int>(g.in(0, r - 1));
+          d.args = {"dim=" + std::to_string(k), "index=" + std::to_string(g.in(-x[k], x[k] - 1))};
+          break;
+        }
         case ops::MovementOp::Copy: {
           Shape src = x;
           for (auto& v : src)
@@ -296,13 +311,16 @@ Draft draft(const ops::OpDesc& op, Rng& g, DType dtype) {
       break;
     }
     case ops::Family::Conv: {
-      // Groups of 1, depthwise and in between; rows beyond a few slices.
+      // Groups of 1, depthwise and in between; kernels up to 7x7, padding up to
+      // the kernel; one image (rows are cut first) or two; rows beyond a few slices.
       int64_t c = g.in(1, 8), groups = g.pick<int64_t>({1, 1, c, c > 1 && c % 2 == 0 ? 2 : 1});
       int64_t k = groups == c ? c * g.in(1, 2) : g.in(1, 8) * groups;
-      int64_t kh = g.pick<int64_t>({1, 3, 3, 5}), kw = g.coin() ? kh : g.in(1, 3);
+      int64_t kh = g.pick<int64_t>({1, 3, 3, 5, 7}), kw = g.coin() ? kh : g.in(1, 3);
       int64_t h = g_large_only ? g.in(16, 70) : g.in(kh, 30), w = g.in(kw, 30);
       bool cl = g.coin();
-      Shape x = cl ? Shape{g.in(1, 2), h, w, c} : Shape{g.in(1, 2), c, h, w};
+      int64_t n = g.in(1, 2);
+      Shape x = cl ? Shape{n, h, w, c} : Shape{n, c, h, w};
+      if (!cl && g.coin(0.2)) x.erase(x.begin());  // unbatched C,H,W
       d.shapes = {x, {k, c / groups, kh, kw}};
       if (g.coin()) d.shapes.push_back({k});
       d.args = {"stride=" + std::to_string(g.in(1, 2)), "padding=" + std::to_string(g.in(0, kh)),
@@ -679,6 +697,34 @@ TEST_F(PlanChunks, MatmulRowChunksNeedNoAlignment) {
   }
 }
 
+TEST_F(PlanChunks, MatmulColumnChunksMatchTheWholeCall) {
+  // Columns of B cut anywhere (the last axis of mm and bmm; a graph chains
+  // attention's second bmm along it) give the whole call's bits.
+  for (DType dt : {DType::F32, DType::BF16}) {
+    for (const auto& c : {make_call("mm", {{70, 300}, {300, 1300}}, {}, dt),
+                          make_call("bmm", {{3, 40, 96}, {3, 96, 1100}}, {}, dt)}) {
+      SCOPED_TRACE(describe(c));
+      auto out = plan::device_outputs(c);
+      auto axes = ops::split_axes(*c.op, c.inputs, out, c.args);
+      const ops::SplitAxis& cols = axes.back();
+      ASSERT_EQ(cols.out_dim, static_cast<int>(out.outputs[0].shape.size()) - 1);
+      EXPECT_EQ(cols.align, ops::gemm::kColAlign);
+      auto inputs = exec::make_inputs(c, exec::Init::Randn, 13);
+      auto free = run_under(c, inputs, {}, 1).outputs;
+      int64_t n = out.outputs[0].shape.back();
+      plan::Plan p;
+      p.strategy = Strategy::Chunked;
+      p.axis = cols;
+      p.device_call = c;
+      p.device_call.in_memory = device::BufferType::DRAM;
+      p.device_call.out_memory = device::BufferType::DRAM;
+      p.chunk = 333;  // no tile of the kernel is this wide
+      p.num_chunks = (n + p.chunk - 1) / p.chunk;
+      expect_bits(exec::run_planned(p, c, inputs, full_profile()).run.outputs, free);
+    }
+  }
+}
+
 TEST_F(PlanChunks, DropoutChunksDrawTheWholeCallsMask) {
   for (DType dt : {DType::F32, DType::BF16}) {
     for (const auto& c : {make_call("dropout", {{6, 50, 70}}, {"p=0.5", "seed=11"}, dt),
@@ -855,6 +901,62 @@ TEST_F(PlanChunks, PoolingWindowsCrossChunkBorders) {
   EXPECT_THROW(plan::device_outputs(bad), InvalidArgument);
 }
 
+TEST_F(PlanChunks, ConvolutionChunksAcrossRowsChannelsAndImages) {
+  // Every axis of split_axes at chunks of every size: output rows with their
+  // halo (stride, padding beyond the window, dilation, NCHW and NHWC), output
+  // channels with their weights and bias (depthwise: input channels too) and
+  // images, as the planner cuts them, bit for bit equal to the whole call.
+  std::vector<plan::CallSpec> calls = {
+      make_call("convolution", {{2, 3, 41, 37}, {16, 3, 3, 3}, {16}}, {"stride=2", "padding=1"},
+                DType::BF16),
+      make_call("convolution", {{2, 23, 19, 24}, {24, 1, 7, 7}, {24}},
+                {"padding=3", "groups=24", "channels_last=true"}, DType::F32),
+      make_call("convolution", {{1, 4, 6, 9}, {6, 4, 3, 3}}, {"padding=4"}, DType::F32),
+      make_call("convolution", {{1, 8, 30, 11}, {12, 4, 3, 3}},
+                {"groups=2", "dilation=2", "padding=2"}, DType::BF16),
+      make_call("convolution", {{5, 20, 18}, {5, 1, 3, 3}}, {"groups=5", "padding=1"}, DType::F32)};
+  const device::Profile& full = full_profile();
+  for (const auto& c : calls) {
+    SCOPED_TRACE(describe(c));
+    auto out = plan::device_outputs(c);
+    auto axes = ops::split_axes(*c.op, c.inputs, out, c.args);
+    ASSERT_GE(axes.size(), 2u);
+    auto inputs = exec::make_inputs(c, exec::Init::Randn, 3);
+    auto free = run_under(c, inputs, {}, 1).outputs;
+    for (const auto& axis : axes) {
+      int64_t extent = out.outputs[0].shape[axis.out_dim];
+      for (int64_t chunk : {int64_t{1}, int64_t{2}, int64_t{5}, extent - 1}) {
+        if (chunk < 1 || chunk >= extent) continue;
+        plan::Plan p;
+        p.strategy = Strategy::Chunked;
+        p.axis = axis;
+        p.device_call = c;
+        p.device_call.in_memory = device::BufferType::DRAM;
+        p.device_call.out_memory = device::BufferType::DRAM;
+        // oomless's streaming program: TT-NN's conv2d needs L1_SMALL, which the
+        // default profile (the seed's fixture) does not have.
+        p.device_call.streaming_cbs = true;
+        p.chunk = chunk;
+        p.num_chunks = (extent + chunk - 1) / chunk;
+        SCOPED_TRACE(
+            fmt::format("dim {}{} chunk {}", axis.out_dim, axis.halo ? " (halo)" : "", chunk));
+        expect_bits(exec::run_planned(p, c, inputs, full).run.outputs, free);
+      }
+    }
+  }
+  // One image too big for the budgets: the planner cuts its rows itself.
+  for (bool cl : {false, true}) {
+    auto big = make_call("convolution",
+                         {cl ? Shape{1, 300, 200, 4} : Shape{1, 4, 300, 200}, {8, 4, 3, 3}, {8}},
+                         cl ? std::vector<std::string>{"padding=1", "channels_last=true"}
+                            : std::vector<std::string>{"padding=1"},
+                         DType::F32);
+    plan::Plan p = expect_tight_equals_free(big);
+    EXPECT_EQ(p.strategy, Strategy::Chunked);
+    EXPECT_TRUE(p.axis.halo.has_value());
+  }
+}
+
 TEST(PlanProperty, ThreadCountDoesNotChangeChunkedResults) {
   for (const auto& c :
        {make_call("mm", {{700, 96}, {96, 40}}, {}, DType::F32),
@@ -863,7 +965,8 @@ TEST(PlanProperty, ThreadCountDoesNotChangeChunkedResults) {
         make_call("dropout", {{6, 50, 70}}, {"p=0.5"}, DType::BF16),
         make_call("maxpool2d", {{2, 8, 60, 60}}, {"kernel_size=3", "stride=2", "padding=1"},
                   DType::BF16),
-        make_call("upsample_nearest2d", {{2, 8, 30, 30}}, {"scale_factor=2"}, DType::F32)}) {
+        make_call("upsample_nearest2d", {{2, 8, 30, 30}}, {"scale_factor=2"}, DType::F32),
+        make_call("convolution", {{1, 8, 60, 60}, {8, 8, 3, 3}}, {"padding=1"}, DType::BF16)}) {
     SCOPED_TRACE(describe(c));
     auto inputs = exec::make_inputs(c, exec::Init::Randn, 9);
     plan::Budgets b = tightest(c);

@@ -387,6 +387,36 @@ TEST(ReferenceMatmul, ProductsAndEpilogues) {
               1e-12);
 }
 
+TEST(ReferenceConv, TapsInsideTheInputOnly) {
+  // x = 1..9 (3x3), w = [[1, 2], [3, 4]], bias 0.5, padding 1, stride 2: each
+  // output's window keeps the taps inside the input.
+  Tensor x = make({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  Tensor w = make({1, 1, 2, 2}, {1, 2, 3, 4});
+  Case c("convolution", {x, w, make({1}, {0.5})}, {{1, 1, 2, 2}}, {"padding=1", "stride=2"});
+  EXPECT_EQ(c.at({0, 0, 0, 0}), 1 * 4 + 0.5);
+  EXPECT_EQ(c.at({0, 0, 0, 1}), 2 * 3 + 3 * 4 + 0.5);
+  EXPECT_EQ(c.at({0, 0, 1, 0}), 4 * 2 + 7 * 4 + 0.5);
+  EXPECT_EQ(c.at({0, 0, 1, 1}), 5 * 1 + 6 * 2 + 8 * 3 + 9 * 4 + 0.5);
+  // f32 bound: gamma of the 4 products and the bias (5 terms) times their magnitudes.
+  EXPECT_NEAR(c.tol({0, 0, 1, 1}, DType::F32) - ops::reference_ulp(DType::F32, 77.5),
+              5 * 0x1p-24 / (1 - 5 * 0x1p-24) * 77.5, 1e-12);
+  // An infinite weight on a tap in the padding does not reach the output.
+  Case inf("convolution", {x, make({1, 1, 2, 2}, {kInf, 2, 3, 4})}, {{1, 1, 2, 2}},
+           {"padding=1", "stride=2"});
+  EXPECT_EQ(inf.at({0, 0, 0, 0}), 4.0);
+  EXPECT_EQ(inf.at({0, 0, 1, 1}), kInf);
+  // Channels-last, unbatched, groups and dilation.
+  Case cl("convolution", {make({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9}), w}, {{1, 2, 2, 1}},
+          {"channels_last=true"});
+  EXPECT_EQ(cl.at({0, 1, 1, 0}), 5 * 1 + 6 * 2 + 8 * 3 + 9 * 4);
+  Tensor x2 = make({2, 2, 2}, {1, 2, 3, 4, 10, 20, 30, 40});
+  Case dw("convolution", {x2, make({2, 1, 1, 2}, {1, -1, 2, 1})}, {{2, 2, 1}}, {"groups=2"});
+  EXPECT_EQ(dw.at({0, 1, 0}), 3 - 4.0);
+  EXPECT_EQ(dw.at({1, 0, 0}), 2 * 10 + 20.0);
+  Case dil("convolution", {x, make({1, 1, 1, 2}, {1, 1})}, {{1, 1, 3, 1}}, {"dilation=2"});
+  EXPECT_EQ(dil.at({0, 0, 2, 0}), 7 + 9.0);
+}
+
 TEST(ReferenceMovement, ViewsAndCopies) {
   Tensor x = make({2, 3}, {0, 1, 2, 3, 4, 5});
   EXPECT_EQ(Case("permute", {x}, {{3, 2}}, {"dims=1,0"}).at({2, 1}), 5.0);

@@ -1,9 +1,9 @@
 """Output specs of `oomless query` against PyTorch (torch 1.13 aten ops).
 
-For every one of the 46 operators, several shape/argument cases: torch computes
-the true output shapes on small tensors, and `$OOMLESS_BIN query <op> ... --json`
-must report the same number of outputs with the same shapes (and float32 for
-value outputs). Bad arguments must exit with status 2 and print a message that
+For every one of the 46 seed operators and convolution, several shape/argument
+cases: torch computes the true output shapes on small tensors, and
+`$OOMLESS_BIN query <op> ... --json` must report the same number of outputs
+with the same shapes (and float32 for value outputs). Bad arguments must exit with status 2 and print a message that
 names the op.
 
 Run with /usr/bin/python3 (torch 1.13) and OOMLESS_BIN=build/oomless.
@@ -228,8 +228,29 @@ for shapes in [[(4, 5, 3), (6, 3)], [(4, 5, 3), (6, 3), (6,)], [(3,), (6, 3)], [
     case("linear", shapes, {}, lambda *ts: A.linear(*ts))
 
 
+# convolution (op 47, not a seed op): aten's output size, NCHW, channels-last,
+# unbatched, groups, dilation, padding beyond the kernel's half.
+for xs, ws, args in [((1, 3, 17, 15), (16, 3, 3, 3), {"stride": [2], "padding": [1]}),
+                     ((2, 8, 9, 10), (12, 4, 3, 2), {"groups": 2, "dilation": [2, 1]}),
+                     ((1, 6, 5, 7), (6, 1, 7, 7), {"groups": 6, "padding": [3]}),
+                     ((1, 2, 4, 5), (3, 2, 3, 3), {"padding": [4], "stride": [3, 2]}),
+                     ((0, 3, 5, 5), (4, 3, 1, 1), {}),
+                     ((3, 10, 9), (4, 3, 3, 3), {"padding": [1]})]:
+    def conv(x, w, a=args):
+        p = lambda k, d: a.get(k, [d]) * (2 // len(a.get(k, [d])))  # noqa: E731
+        unbatched = x.dim() == 3
+        y = A.convolution(x[None] if unbatched else x, w, None, p("stride", 1), p("padding", 0),
+                          p("dilation", 1), False, [0, 0], a.get("groups", 1))
+        return y[0] if unbatched else y
+    case("convolution", [xs, ws], args, conv)
+    case("convolution", [xs, ws, (ws[0],)], args, lambda x, w, b, f=conv: f(x, w))
+case("convolution", [(1, 11, 13, 3), (8, 3, 3, 3)], {"channels_last": True, "padding": [1]},
+     lambda x, w: A.convolution(x.permute(0, 3, 1, 2), w, None, [1, 1], [1, 1], [1, 1], False,
+                                [0, 0], 1).permute(0, 2, 3, 1))
+
+
 def test_all_46_ops_are_covered():
-    ops = {p.values[0] for p in CASES}
+    ops = {p.values[0] for p in CASES} - {"convolution"}  # op 47, not a seed op
     expected = {
         "relu", "sigmoid", "silu", "silu_inplace", "tanh", "mish", "softplus", "hardtanh",
         "leakyrelu", "gelu", "geluactivation", "log", "clamp", "clampmin", "add", "sub", "mul",
@@ -288,6 +309,12 @@ ERROR_CASES = [
     ("bmm", [(2, 3, 4), (3, 4, 5)], {}, "batch2"),
     ("addmm", [(3,), (2, 3), (3, 5)], {}, "(5)"),
     ("linear", [(4, 5, 3), (6, 4)], {}, "20x3 and 4x6"),
+    ("convolution", [(1, 4, 5, 5), (2, 3, 3, 3)], {}, "got 4 channels"),
+    ("convolution", [(1, 6, 5, 5), (6, 2, 3, 3)], {"groups": 4}, "divisible by 4"),
+    ("convolution", [(1, 3, 5, 5), (4, 3, 3, 3)], {"stride": [0]}, "stride=[0, 0]"),
+    ("convolution", [(1, 3, 2, 2), (4, 3, 3, 3)], {}, "(2 x 2)"),
+    ("convolution", [(1, 3, 5, 5), (4, 3, 3, 3), (5,)], {}, "bias of size [5]"),
+    ("convolution", [(1, 3, 5, 5), (4, 3, 3, 3)], {"transposed": True}, "transposed"),
     ("relu", [(2, 3)], {"bogus": 1}, "bogus"),
     ("no_such_op", [(2, 3)], {}, "no_such_op"),
 ]
