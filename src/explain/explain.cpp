@@ -178,7 +178,15 @@ DeviceMatch read_device(const OomMessage& m, const Profile& p) {
       const int64_t bank = *m.bank_size;
       if (m.buffer_type == "L1") {
         const int64_t sum = p.l1_size - bank;  // base + l1_small_size
+        // The profile's own configuration first: several round values can
+        // give the same sum with bases a few hundred bytes apart.
+        if (p.l1_bank_size() == bank) {
+          d.l1_small_size = p.l1_small_size;
+          d.unreserved_base = p.l1_unreserved_base;
+          d.round = true;
+        }
         for (int64_t c : kCommonL1Small) {
+          if (d.round) break;
           if (sum - c < p.l1_base_lo || sum - c > p.l1_base_hi) continue;
           d.l1_small_size = c;
           d.unreserved_base = sum - c;
@@ -324,7 +332,9 @@ Explanation explain(const OomMessage& m, const Options& o) {
     // Fragmentation: enough free bytes in total, no block large enough.
     const int64_t need = m.bytes_per_bank;
     std::optional<int64_t> bank = m.bank_size;
-    if (!bank && best) bank = device_bank_size(*best, m.buffer_type);
+    // A device opened without L1_SMALL has no such bank to compare with.
+    if (!bank && best && device_bank_size(*best, m.buffer_type) > 0)
+      bank = device_bank_size(*best, m.buffer_type);
     if (m.placeable && m.largest_placeable)
       e.fragmentation = *m.placeable >= need && need > *m.largest_placeable;
     else if (m.free && m.largest_free_block)
@@ -349,10 +359,11 @@ Explanation explain(const OomMessage& m, const Options& o) {
             c.pages, bytes(c.page_size), bytes(dram_need), bytes(best->dram_allocatable()),
             best->name, dram_need <= best->dram_allocatable() ? "fits" : "does not fit either"));
       }
-      e.advice.push_back(fmt::format(
-          "Or split the op into at least {} chunks along an outer dim (oomless's chunked "
-          "strategy double-buffers them through DRAM), or shard it over more cores.",
-          div_up(need, *bank)));
+      if (*bank > 0)  // an L1_SMALL bank of 0 B: the device was opened without one
+        e.advice.push_back(fmt::format(
+            "Or split the op into at least {} chunks along an outer dim (oomless's chunked "
+            "strategy double-buffers them through DRAM), or shard it over more cores.",
+            div_up(need, *bank)));
     } else if (e.fragmentation && *e.fragmentation) {
       const int64_t free = m.placeable ? *m.placeable : m.free.value_or(0);
       const int64_t largest =

@@ -1,8 +1,10 @@
 // `oomless explain` on real messages from public tt-metal/tt-xla/tt-mlir issues of
 // every format, and the round trip: oomless's own message, explained, names the
 // page size and page count that failed.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <random>
 
 #include "explain/explain.hpp"
@@ -80,6 +82,109 @@ TEST(Explain, Sep2025BankSizeRevealsL1SmallTtMetal35431) {
   EXPECT_TRUE(dev(e, "wormhole_b0").round);
   EXPECT_EQ(e.fragmentation, false);
   EXPECT_GT(e.pages_total, 0);
+}
+
+// tt-xla#2733 (MapTR's max_pool2d; the sanity run's line ends in a space) and
+// the tt-metal ticket it filed, #35261, on another l1_small_size.
+TEST(Explain, Sep2025MaxPoolSticksTtXla2733AndTtMetal35261) {
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 86450176 B L1 buffer across 64 banks, where "
+         "each bank needs to store 1350784 B, but bank size is only 1330944 B ");
+  EXPECT_EQ(e.message.words, device::AllocatorWords::BankSizeOnly);
+  EXPECT_EQ((std::array{e.message.total_bytes, e.message.banks, e.message.bytes_per_bank}),
+            (std::array<int64_t, 3>{86450176, 64, 1350784}));
+  EXPECT_EQ(e.message.bank_size, 1330944);
+  // Row-major sticks of 64 bf16 channels: 675392 of them, 10553 per bank.
+  EXPECT_TRUE(has_page(e, 128, 675392, "ROW_MAJOR", "bfloat16"));
+  EXPECT_EQ(e.l1_small_size, 65536);
+  EXPECT_EQ(e.fragmentation, false);  // more than the whole bank
+  auto t =
+      ex("Out of Memory: Not enough space to allocate 86450176 B L1 buffer across 64 banks, where "
+         "each bank needs to store 1350784 B, but bank size is only 1363712 B");
+  // 1499136 - 1363712 = 135424 = 32768 of L1_SMALL + the same 102656 B base.
+  EXPECT_EQ(t.l1_small_size, 32768);
+  EXPECT_EQ(dev(t, "wormhole_b0").unreserved_base, 102656);
+  // 1350784 B fit an empty 1363712 B bank: live buffers held the rest, and
+  // without statistics it cannot say whether that is fragmentation.
+  EXPECT_FALSE(t.fragmentation.has_value());
+  EXPECT_NE(t.advice.at(0).find("other live buffers hold more than 12928 B"), std::string::npos);
+}
+
+TEST(Explain, Nov2025EmptyBankTtXla3050AndDramFragmentationTtForge855) {
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 285081600 B L1 buffer across 64 banks, where "
+         "each bank needs to store 4454400 B, but bank size is 1330048 B (allocated: 0 B, free: "
+         "1330048 B, largest free block: 1330048 B)");
+  EXPECT_EQ(e.message.words, device::AllocatorWords::Stats);
+  EXPECT_EQ(e.message.allocated, 0);
+  EXPECT_EQ(e.fragmentation, false);
+  EXPECT_EQ(e.l1_small_size, 65536);  // 169088 = 65536 + a 103552 B base
+  EXPECT_TRUE(has_page(e, 2048, 139200, "TILE", "bfloat16"));
+  auto d = ex(
+      "| critical |          Always | TT_FATAL: Out of Memory: Not enough space to allocate "
+      "1050673152 B DRAM buffer across 12 banks, where each bank needs to store 87556096 B, but "
+      "bank size is 1073741792 B (allocated: 943941568 B, free: 129800224 B, largest free block: "
+      "34201600 B)");
+  EXPECT_EQ(d.message.buffer_type, "DRAM");
+  EXPECT_EQ(d.fragmentation, true);  // 129800224 >= 87556096 > 34201600
+  EXPECT_EQ(dev(d, "wormhole_b0").trace_region_size, 0);
+  EXPECT_TRUE(dev(d, "wormhole_b0").matches);
+}
+
+TEST(Explain, L1SmallOfConvolutionsTtMlir5768AndTtMetal21246) {
+  // conv_transpose2d's config tensor: one page per core; 19808 B fit a 65536 B
+  // L1_SMALL bank, so other config tensors already held it.
+  auto e =
+      ex("Out of Memory: Not enough space to allocate 1267712 B L1_SMALL buffer across 64 banks, "
+         "where each bank needs to store 19808 B, but bank size is only 65536 B ");
+  EXPECT_EQ(e.message.buffer_type, "L1_SMALL");
+  EXPECT_EQ(e.l1_small_size, 65536);
+  EXPECT_TRUE(has_page(e, 19808, 64));
+  bool says = false;
+  for (const auto& a : e.advice) says |= a.find("l1_small_size") != std::string::npos;
+  EXPECT_TRUE(says);
+  auto m =
+      ex("Out of Memory: Not enough space to allocate 12544 B L1_SMALL buffer across 16 banks, "
+         "where each bank needs to store 784 B");
+  EXPECT_TRUE(has_page(m, 784, 16));
+  // A device opened without L1_SMALL says its bank is 0 B (tt-xla, Oct 2025 words).
+  auto z =
+      ex("Out of Memory: Not enough space to allocate 12544 B L1_SMALL buffer across 16 banks, "
+         "where each bank needs to store 784 B, but bank size is only 0 B");
+  EXPECT_EQ(z.l1_small_size, 0);
+  EXPECT_EQ(z.fragmentation, false);
+  EXPECT_TRUE(matching(m).empty());  // 16 cores: a shard grid, not a device
+  EXPECT_TRUE(dev(m, "wormhole_b0").possible);
+}
+
+TEST(Explain, BlackholeShardGridTtMlir5343) {
+  auto e =
+      ex("RuntimeError: TT_FATAL @ /__w/tt-xla/tt-xla/third_party/tt-mlir/src/tt-mlir/third_party/"
+         "tt-metal/src/tt-metal/tt_metal/impl/allocator/bank_manager.cpp:433: address.has_value()\n"
+         "info:\nOut of Memory: Not enough space to allocate 12943360 B L1 buffer across 20 banks, "
+         "where each bank needs to store 647168 B, but bank size is only 1437056 B");
+  EXPECT_EQ(e.message.banks, 20);
+  EXPECT_TRUE(dev(e, "blackhole_p150").possible);
+  EXPECT_FALSE(dev(e, "wormhole_b0").possible);  // 1437056 B is more than a Wormhole bank
+  EXPECT_TRUE(has_page(e, 2048, 6320, "TILE", "bfloat16"));
+  EXPECT_EQ(e.l1_small_size, 24576);  // 1572864 - 1437056 = 24576 + a 111232 B base
+}
+
+TEST(Explain, ClashesOfConvolutionAndDashRangesTtXla4202And5206) {
+  auto a =
+      ex("Statically allocated circular buffers in program 254 clash with L1 buffers on core range "
+         "[(x=0,y=0) - (x=7,y=5)]. L1 buffer allocated at 660992 and static circular buffer region "
+         "ends at 1087328");
+  EXPECT_EQ(a.message.kind, OomMessage::Kind::CbClash);
+  EXPECT_EQ(a.clash_bytes, 1087328 - 660992);
+  EXPECT_TRUE(dev(a, "wormhole_b0").matches);
+  EXPECT_FALSE(dev(a, "wormhole_b0").whole_grid);  // 8x6 of an 8x8 grid: a conv's shard grid
+  auto b = ex(
+      "TT_THROW: Statically allocated circular buffers in program 350188 clash with L1 buffers\n"
+      "on core range [0-0 - 7-7]. L1 buffer allocated at 104448 and static circular buffer region "
+      "ends at 107936");
+  EXPECT_EQ(b.clash_bytes, 3488);
+  EXPECT_TRUE(dev(b, "wormhole_b0").whole_grid);
 }
 
 TEST(Explain, L1SmallBankIsTheL1SmallSizeTtXla1722) {
@@ -291,7 +396,81 @@ TEST(Explain, RoundTripOwnMessagesNameTheirPages) {
     EXPECT_TRUE(has_page(e, failed->page_size, failed->pages))
         << r.error << " on " << p.name << ": " << failed->pages << " pages of " << failed->page_size
         << " B (" << failed->what << ")";
+    // The bank size read back gives the device's own l1_small_size.
+    if (m.bank_size && m.buffer_type != "DRAM") {
+      EXPECT_EQ(e.l1_small_size.value_or(-1), p.l1_small_size) << r.error << " on " << p.name;
+    }
   }
   EXPECT_GT(allocator_failures, 100);
   EXPECT_GT(cb_failures, 3);
+}
+
+// The round trip for convolution, whose failures are of every kind: L1_SMALL
+// config tensors (a device opened without l1_small_size fails on the first),
+// sharded halo and conv outputs on a shard grid, and CBs on part of the grid.
+TEST(Explain, RoundTripConvolutionMessages) {
+  std::mt19937_64 rng(35223);
+  auto pick = [&](auto const& v) { return v[rng() % v.size()]; };
+  const std::vector<std::string> devices = device::builtin_profile_names();
+  const std::vector<std::string> formats = {"mid-2025", "sep-2025", "nov-2025", "2026",
+                                            "sub-device"};
+  int l1_small = 0, sharded = 0, cbs = 0;
+  for (int iter = 0; iter < 160; ++iter) {
+    device::Profile p =
+        device::with_message_format(device::load_profile(pick(devices)), pick(formats));
+    plan::CallSpec c;
+    c.op = &ops::find_op("convolution");
+    c.layout = Layout::Tile;
+    c.dtype = DType::BF16;
+    c.in_memory = rng() % 6 == 0 ? device::BufferType::DRAM : device::BufferType::L1;
+    const int64_t ch = pick(std::vector<int64_t>{3, 16, 32, 64, 96, 128, 256, 512});
+    const int64_t k = pick(std::vector<int64_t>{16, 32, 64, 128, 256, 512, 1024});
+    const int64_t kh = pick(std::vector<int64_t>{1, 3, 3, 5, 7});
+    const int64_t h = 8 + static_cast<int64_t>(rng() % 700),
+                  w = 8 + static_cast<int64_t>(rng() % 700);
+    c.inputs = {{{1, ch, h, w}, c.dtype}, {{k, ch, kh, kh}, c.dtype}};
+    c.args = ops::parse_args(c.op->name, c.op->args,
+                             {fmt::format("padding={}", kh / 2),
+                              fmt::format("stride={}", 1 + static_cast<int>(rng() % 2))});
+    plan::QueryResult r = plan::precheck(c, p);
+    if (r.fits || r.error.empty()) continue;
+    auto found = device::find_oom_messages(r.error);
+    ASSERT_EQ(found.size(), 1u) << r.error;
+    const OomMessage& m = found[0];
+    ASSERT_EQ(device::render(m, p.message_format).value_or(""), r.error);
+    explain::Options o;
+    o.devices = {p};
+    o.max_pages = 1u << 20;
+    auto e = explain::explain(m, o);
+    const explain::DeviceMatch& d = e.devices.at(0);
+    EXPECT_TRUE(d.matches || d.possible) << r.error << " on " << p.name;
+    if (m.kind != OomMessage::Kind::Allocator) {
+      ++cbs;
+      EXPECT_TRUE(d.matches) << r.error << " on " << p.name;  // a range inside its grid
+      if (m.kind == OomMessage::Kind::CbBeyondL1) {
+        EXPECT_GT(e.cb_overflow_bytes.value_or(0), 0);
+      } else {
+        EXPECT_GT(e.clash_bytes.value_or(0), 0);
+      }
+      continue;
+    }
+    const plan::AllocationRecord* failed = nullptr;
+    for (const auto& a : r.allocations)
+      if (!a.fits && !a.is_view && !a.is_free && !a.on_host) failed = &a;
+    ASSERT_TRUE(failed) << r.error;
+    if (m.bank_size && m.buffer_type != "DRAM") {  // it gives the device's own l1_small_size
+      EXPECT_EQ(e.l1_small_size.value_or(-1), p.l1_small_size) << r.error << " on " << p.name;
+    }
+    if (failed->buffer_type == device::BufferType::L1_SMALL) {
+      ++l1_small;
+    } else if (failed->layout != device::MemoryLayout::Interleaved) {
+      ++sharded;
+    }
+    EXPECT_TRUE(has_page(e, failed->page_size, failed->pages))
+        << r.error << " on " << p.name << ": " << failed->pages << " pages of " << failed->page_size
+        << " B (" << failed->what << ")";
+  }
+  EXPECT_GT(l1_small, 5);
+  EXPECT_GT(sharded, 5);
+  EXPECT_GT(cbs, 0);
 }

@@ -11,6 +11,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE = os.path.join(REPO, "suites", "seed.json")
 HARDTANH_LOG = os.path.join(REPO, "tests", "data", "seed_hardtanh_log.json")
+CLAMPMIN_LOG = os.path.join(REPO, "tests", "data", "seed_clampmin_log.json")
 
 KEYS = ["kind", "buffer_type", "total_bytes", "banks", "bytes_per_bank", "bank_size", "allocated",
         "free", "largest_free_block", "page_candidates", "devices", "l1_small_size",
@@ -39,20 +40,46 @@ def test_seed_hardtanh_log_reproduces_byte_for_byte(oomless, tmp_path):
     """Every logged outcome and message of the seed's hardtanh run, composite cases included."""
     with open(HARDTANH_LOG, encoding="utf-8") as f:
         log = json.load(f)
-    p = run(oomless, "sweep", "--suite", SUITE, "--op", "hardtanh", "--out", str(tmp_path),
-            "--no-progress")
-    assert p.returncode == 0, p.stderr
-    with open(tmp_path / "results.json", encoding="utf-8") as f:
-        results = {c["case"]: c for c in json.load(f)["cases"]}
+    results = sweep_op(oomless, tmp_path, "hardtanh")
     for case in log["cases"]:
         r = results[case["case"]]
         assert r["shapes_as_given"][0] == case["shape"]
         assert r["message"] == case["message"], case
         assert (r["status"] == "PASS") == (case["message"] is None), case
-    # The two cases the composite's intermediates decide.
+    # The cases the composite's intermediates decide.
     assert results[10]["failed_allocation"].startswith("output 0 = maximum(a_max, -1)")
     assert results[4]["failed_allocation"].startswith("intermediate a_max = minimum(x, 1)")
+    assert results[18]["failed_allocation"].startswith("intermediate a_max = minimum(x, 1)")
     assert sum(c["message"] is not None for c in log["cases"]) == 13
+
+
+def test_seed_clampmin_log_reproduces_byte_for_byte(oomless, tmp_path):
+    """The seed's clamp_min run: ten inputs that did not fit, byte for byte; the ten the
+    device placed before the test's missing min failed the op must fit here too (oomless
+    passes min=0.0, so its composite then runs and may fail inside)."""
+    with open(CLAMPMIN_LOG, encoding="utf-8") as f:
+        log = json.load(f)
+    results = sweep_op(oomless, tmp_path, "clampmin")
+    assert sum(c["message"] is not None for c in log["cases"]) == 10
+    for case in log["cases"]:
+        r = results[case["case"]]
+        assert r["shapes_as_given"][0] == case["shape"]
+        if case["message"] is not None:
+            assert r["message"] == case["message"], case
+            assert r["failed_allocation"].startswith("input 0"), r
+        else:
+            assert r["status"] == "PASS" or not r["failed_allocation"].startswith("input"), r
+    # Where the composite would have failed had the test passed a min.
+    assert results[4]["failed_allocation"].startswith("intermediate ge(x, 0)")
+    assert results[10]["failed_allocation"].startswith("output 0 = where(cond, x, 0)")
+
+
+def sweep_op(oomless, tmp_path, op):
+    p = run(oomless, "sweep", "--suite", SUITE, "--op", op, "--out", str(tmp_path),
+            "--no-progress")
+    assert p.returncode == 0, p.stderr
+    with open(tmp_path / "results.json", encoding="utf-8") as f:
+        return {c["case"]: c for c in json.load(f)["cases"]}
 
 
 def test_explain_json_has_the_documented_keys(oomless):
