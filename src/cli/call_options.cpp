@@ -4,6 +4,15 @@
 
 namespace oomless::cli {
 
+std::string format_option_help() {
+  std::string h =
+      "the tt-metal version whose out-of-memory messages to print (default: the device "
+      "profile's, mid-2025 for the built-in ones):";
+  for (const auto& [name, about] : device::message_format_names())
+    h += "\n  " + name + ": " + about;
+  return h + "\n  append +xy-ranges or +dash-ranges to pick the core-range words";
+}
+
 void CallOptions::add_to(CLI::App& app) {
   app.add_option("op", op, "operator: a seed name (add, softmax, maxpool2d, ...) or an aten name")
       ->required();
@@ -22,6 +31,7 @@ void CallOptions::add_to(CLI::App& app) {
                  "cap on L1 over all banks, e.g. 1MB (each bank gets budget / banks)");
   app.add_option("--dram-budget", dram_budget, "cap on DRAM over all banks, e.g. 64MB");
   app.add_option("--host-budget", host_budget, "cap on host memory for inputs and outputs");
+  app.add_option("--tt-metal-format", message_format, format_option_help());
   app.add_flag("--json", json, "print one JSON object");
 }
 
@@ -51,7 +61,8 @@ plan::Budgets CallOptions::budgets() const {
 }
 
 device::Profile CallOptions::profile() const {
-  return plan::apply_budgets(device::load_profile(device), budgets());
+  return plan::apply_budgets(
+      device::with_message_format(device::load_profile(device), message_format), budgets());
 }
 
 }  // namespace oomless::cli

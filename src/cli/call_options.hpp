@@ -10,6 +10,9 @@
 
 namespace oomless::cli {
 
+// Help of --tt-metal-format: the format names and what each prints.
+std::string format_option_help();
+
 struct CallOptions {
   std::string op;
   std::vector<std::string> shapes;
@@ -21,6 +24,7 @@ struct CallOptions {
   std::string device = device::kDefaultProfile;
   bool json = false;
   std::string l1_budget, dram_budget, host_budget;
+  std::string message_format;  // --tt-metal-format (empty: the profile's)
 
   void add_to(CLI::App& app);
   // Validates everything; throws InvalidArgument naming the op and the bad value.

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   cli::add_sweep(app, reg, keep);
   cli::add_model(app, reg, keep);
   cli::add_listing(app, reg, keep);
+  cli::add_explain(app, reg, keep);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

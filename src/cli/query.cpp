@@ -67,7 +67,10 @@ static int run_query(const CallOptions& o) {
     return 0;
   }
   fmt::print("  verdict: {}\n{}\n", plan::status_name(r.status), r.error);
-  if (r.detail != r.error) fmt::print("  ({})\n", r.detail.substr(r.error.size() + 2));
+  // The allocator's statistics, when the profile's words leave them out.
+  if (auto at = r.detail.find(", but bank size is ");
+      at != r.detail.npos && r.error.find("(allocated: ") == r.error.npos)
+    fmt::print("  ({})\n", r.detail.substr(at + 2));
   return 3;
 }
 

@@ -177,6 +177,7 @@ void add_sweep(CLI::App& app, Registry& reg, Keep& keep) {
   sw->add_option("--samples", s.o.verify_samples, "run mode: elements verified per output (0: all)")
       ->capture_default_str();
   sw->add_option("--seed", s.o.seed, "seed of the random inputs")->capture_default_str();
+  sw->add_option("--tt-metal-format", s.o.message_format, format_option_help());
   sw->add_flag("--no-progress", s.no_progress,
                "no progress line (also off when stdout is not a terminal or CI=true)");
   sw->add_option("--engine", s.o.engine,

@@ -41,9 +41,15 @@ BufferType parse_buffer_type(std::string_view s, std::string_view op) {
 }
 
 std::string OutOfMemory::detail() const {
-  return fmt::format(
-      "{}, but bank size is {} B (allocated: {} B, free: {} B, largest free block: {} B)", what(),
-      bank_size, allocated, free, largest_free_block);
+  if (kind != Kind::Buffer) return what();
+  BankStats s;
+  s.bank_size = bank_size;
+  s.allocated = allocated;
+  s.free = free;
+  s.largest_free_block = largest_free_block;
+  return allocator_message(
+      {AllocatorWords::Stats, CoreRangeWords::XY},
+      {std::string(buffer_type_name(buffer_type)), total_bytes, banks, bytes_per_bank, s});
 }
 
 static char* reserve(size_t bytes, size_t* got) {
@@ -114,8 +120,12 @@ std::unique_ptr<Device> Device::snapshot() const {
   return d;
 }
 
+CoreRect Device::worker_grid() const {
+  return {0, 0, profile_.grid_x - 1, profile_.grid_y - 1};
+}
+
 std::string Device::core_range_str() const {
-  return fmt::format("[(x=0,y=0) - (x={},y={})]", profile_.grid_x - 1, profile_.grid_y - 1);
+  return core_range_text(profile_.message_format.ranges, worker_grid());
 }
 
 Footprint Device::footprint(BufferType type, MemoryLayout layout, int64_t num_pages,
@@ -157,12 +167,11 @@ std::shared_ptr<Buffer> Device::allocate(BufferType type, int64_t num_pages, int
   std::optional<int64_t> addr = bm.allocate(f.bytes_per_bank);
   if (!addr) {
     BankStats s = bm.stats();
-    // Sharded buffers report the cores they span, as tt-metal does.
-    OutOfMemory e(
-        fmt::format("Out of Memory: Not enough space to allocate {} B {} buffer across {} banks, "
-                    "where each bank "
-                    "needs to store {} B",
-                    f.total_bytes(), buffer_type_name(type), f.banks, f.bytes_per_bank));
+    // Sharded buffers report the cores they span, as tt-metal does; the words
+    // are the profile's tt-metal version, the statistics the allocator's own.
+    OutOfMemory e(allocator_message(
+        profile_.message_format,
+        {std::string(buffer_type_name(type)), f.total_bytes(), f.banks, f.bytes_per_bank, s}));
     e.kind = OutOfMemory::Kind::Buffer;
     e.buffer_type = type;
     e.total_bytes = f.total_bytes();
@@ -217,10 +226,7 @@ CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
   }
   if (end > profile_.l1_size) {
     OutOfMemory e(
-        fmt::format("Statically allocated circular buffers on core range {} grow to {} B which is "
-                    "beyond max L1 "
-                    "size of {} B",
-                    core_range_str(), end, profile_.l1_size));
+        cb_beyond_l1_message(profile_.message_format, {worker_grid()}, end, profile_.l1_size));
     e.kind = OutOfMemory::Kind::CbBeyondL1;
     e.core_range = core_range_str();
     e.cb_end = end;
@@ -235,10 +241,7 @@ CbRegion Device::allocate_cbs(const std::vector<int64_t>& cb_bytes) {
   if (!lowest && profile_.l1_small_size > 0) lowest = profile_.l1_bank_hi();
   if (lowest && *lowest < end) {
     OutOfMemory e(
-        fmt::format("Statically allocated circular buffers in program {} clash with L1 buffers on "
-                    "core range {}. "
-                    "L1 buffer allocated at {} and static circular buffer region ends at {}",
-                    program_id, core_range_str(), *lowest, end));
+        cb_clash_message(profile_.message_format, program_id, {worker_grid()}, *lowest, end));
     e.kind = OutOfMemory::Kind::CbClash;
     e.core_range = core_range_str();
     e.cb_end = end;

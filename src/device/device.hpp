@@ -42,7 +42,8 @@ struct OutOfMemory : Error {
   int64_t cb_end = 0, l1_size = 0, program_id = 0, clash_address = 0;
 
   explicit OutOfMemory(const std::string& message) : Error(message) {}
-  // Newer tt-metal's suffix: ", but bank size is ... (allocated, free, largest free block)".
+  // The failure in the newest words (tt-metal PR 32150: bank size, allocated,
+  // free, largest free block), whatever the profile's format; what() otherwise.
   std::string detail() const;
 };
 
@@ -114,7 +115,9 @@ class Device {
   // Peak of L1 buffers + CB region per core, and of DRAM per bank.
   int64_t peak_l1_per_core() const { return peak_l1_core_; }
   int64_t peak_dram_per_bank() const { return dram_.stats().peak_allocated; }
-  // "[(x=0,y=0) - (x=7,y=7)]": the worker grid, as tt-metal prints core ranges.
+  // The worker grid, and as tt-metal prints it ("[(x=0,y=0) - (x=7,y=7)]" or
+  // "[0-0 - 7-7]", by the profile's message format).
+  CoreRect worker_grid() const;
   std::string core_range_str() const;
   bool backed() const { return backed_; }
   char* arena(BufferType t) const { return t == BufferType::DRAM ? dram_arena_ : l1_arena_; }

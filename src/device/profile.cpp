@@ -46,6 +46,17 @@ Profile parse_profile(const std::string& json_text, const std::string& origin) {
   p.grid_y = opt("grid_y", 1);
   p.l1_size = need("l1_size");
   p.l1_unreserved_base = need("l1_unreserved_base");
+  p.l1_base_lo = p.l1_base_hi = p.l1_unreserved_base;
+  if (j.contains("l1_unreserved_base_range")) {
+    const auto& r = j["l1_unreserved_base_range"];
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer() ||
+        r[0].get<int64_t>() > r[1].get<int64_t>() || r[0].get<int64_t>() < 0)
+      fail("device", fmt::format("profile {}: 'l1_unreserved_base_range' must be [lo, hi] with "
+                                 "0 <= lo <= hi",
+                                 origin));
+    p.l1_base_lo = r[0].get<int64_t>();
+    p.l1_base_hi = r[1].get<int64_t>();
+  }
   p.l1_small_size = opt("l1_small_size", 0);
   p.l1_alignment = need("l1_alignment");
   p.dram_banks = need("dram_banks");
@@ -53,6 +64,21 @@ Profile parse_profile(const std::string& json_text, const std::string& origin) {
   p.dram_unreserved_base = opt("dram_unreserved_base", 0);
   p.dram_alignment = need("dram_alignment");
   p.trace_region_size = opt("trace_region_size", 0);
+  if (j.contains("message_format")) {
+    if (!j["message_format"].is_string())
+      fail("device", fmt::format("profile {}: 'message_format' must be a string", origin));
+    p.message_format = parse_message_format(j["message_format"].get<std::string>());
+  }
+  if (j.contains("sources")) {
+    if (!j["sources"].is_object())
+      fail("device",
+           fmt::format("profile {}: 'sources' must be an object of field: source", origin));
+    for (const auto& [k, v] : j["sources"].items()) {
+      if (!v.is_string())
+        fail("device", fmt::format("profile {}: source of '{}' must be a string", origin, k));
+      p.sources[k] = v.get<std::string>();
+    }
+  }
   if (p.l1_banks == 0 || p.dram_banks == 0)
     fail("device", fmt::format("profile {}: bank counts must be positive", origin));
   if (p.l1_alignment == 0 || p.dram_alignment == 0)
@@ -66,6 +92,11 @@ Profile parse_profile(const std::string& json_text, const std::string& origin) {
   if (p.grid_x * p.grid_y != p.l1_banks)
     fail("device", fmt::format("profile {}: grid {}x{} does not match l1_banks {}", origin,
                                p.grid_x, p.grid_y, p.l1_banks));
+  return p;
+}
+
+Profile with_message_format(Profile p, std::string_view spec) {
+  if (!spec.empty()) p.message_format = parse_message_format(spec);
   return p;
 }
 

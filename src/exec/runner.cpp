@@ -118,8 +118,18 @@ RunResult run_strict(device::Device& dev, const plan::CallSpec& call,
   plan::Placement placed = plan::place(dev, call, res.placement);  // throws OutOfMemory
   // An op with a memory script (conv2d) holds its tensors in TT-NN's own device
   // forms (NHWC shards, prepared weights, host-resident inputs): its buffers are
-  // placed and accounted, its data stays in the host tensors.
-  const bool host_data = call.op->steps != nullptr || call.op->inputs != nullptr;
+  // placed and accounted, its data stays in the host tensors. A script whose
+  // outputs are the tensors' own interleaved pages (the clamp composites) keeps
+  // its data in the pages like any op.
+  bool host_data = call.op->inputs != nullptr;
+  for (size_t i = 0; i < placed.outputs.size() && call.op->steps && !host_data; ++i) {
+    const auto& spec = res.placement.outputs.outputs[i];
+    PageSpec ps = page_spec(spec.shape, spec.dtype, call.layout);
+    const auto& b = placed.outputs[i];
+    host_data = !b || b->layout() != device::MemoryLayout::Interleaved ||
+                b->footprint().num_pages != ps.num_pages ||
+                b->footprint().page_size != ps.page_size;
+  }
   std::vector<DeviceTensor> din;
   for (size_t i = 0; i < inputs.size() && !host_data; ++i) {
     DeviceTensor d{placed.inputs[i], call.inputs[i].shape, call.inputs[i].dtype, call.layout};

@@ -11,6 +11,7 @@
 #include "ops/conv/memory.hpp"
 #include "ops/families.hpp"
 #include "ops/infer.hpp"
+#include "ops/unary/memory.hpp"
 
 namespace oomless::ops {
 
@@ -66,6 +67,7 @@ std::vector<OpDesc> build() {
   t.push_back(unary("hardtanh", "aten.hardtanh.default", {}, UnaryOp::Hardtanh,
                     {{"min_val", T::Float, -1.0}, {"max_val", T::Float, 1.0}},
                     "clamp(x, min_val, max_val)"));
+  t.back().steps = clamp_composite_steps;  // TT-NN's composite: intermediates on the device
   t.push_back(unary("leakyrelu", "aten.leaky_relu.default", {"leaky_relu"}, UnaryOp::LeakyRelu,
                     {{"negative_slope", T::Float, 0.01}}, "x if x > 0 else negative_slope * x"));
   t.push_back(unary("gelu", "aten.gelu.default", {}, UnaryOp::Gelu,
@@ -78,8 +80,10 @@ std::vector<OpDesc> build() {
   t.push_back(unary("clamp", "aten.clamp.default", {}, UnaryOp::Clamp,
                     {{"min", T::Float, None}, {"max", T::Float, None}},
                     "clamp to [min, max]; at least one bound"));
+  t.back().steps = clamp_composite_steps;
   t.push_back(unary("clampmin", "aten.clamp_min.default", {"clamp_min"}, UnaryOp::ClampMin,
                     {{"min", T::Float, None, true}}, "max(x, min)"));
+  t.back().steps = clamp_composite_steps;
   // Elementwise binary with broadcasting.
   t.push_back(binary("add", "aten.add.Tensor", BinaryOp::Add, {{"alpha", T::Float, 1.0}},
                      "self + alpha * other"));

@@ -130,6 +130,15 @@ Placement run_script(device::Device& dev, const CallSpec& call, QueryResult& r,
     e.kind = device::OutOfMemory::Kind::Fatal;
     throw e;
   }
+  // Further buffer sets (double-buffered chunks): the previous chunk's outputs
+  // are live while this chunk's script runs, its intermediates included.
+  for (int set = 1; set < call.buffer_sets; ++set)
+    for (const auto& st : m.steps)
+      if (st.kind == ops::MemStep::Kind::Allocate && st.output >= 0) {
+        ops::MemStep copy = st;
+        copy.name = fmt::format("output {} (buffer set {})", st.output, set + 1);
+        p.spare.push_back(record_step(dev, r, copy));
+      }
   std::map<std::string, std::shared_ptr<device::Buffer>> live;
   std::map<std::string, size_t> record_of;  // name -> its allocation record
   bool cbs_held = false;
@@ -186,26 +195,6 @@ Placement run_script(device::Device& dev, const CallSpec& call, QueryResult& r,
   for (size_t i = 0; i < p.outputs.size(); ++i)
     if (!p.outputs[i])
       throw Error(fmt::format("[{}] memory script left output {} unplaced", call.op->name, i));
-  // Further buffer sets (double-buffered chunks): a copy of each output.
-  for (int set = 1; set < call.buffer_sets; ++set)
-    for (size_t i = 0; i < p.outputs.size(); ++i) {
-      const device::Footprint& f = p.outputs[i]->footprint();
-      AllocationRecord a{fmt::format("output {} (buffer set {})", i, set + 1),
-                         p.outputs[i]->type(),
-                         {},
-                         f.total_bytes(),
-                         f.banks,
-                         f.bytes_per_bank,
-                         f.num_pages,
-                         f.page_size};
-      a.layout = p.outputs[i]->layout();
-      r.allocations.push_back(a);
-      auto buf = dev.allocate(p.outputs[i]->type(), f.num_pages, f.page_size,
-                              p.outputs[i]->layout(), f.pages_per_bank, f.banks);
-      r.allocations.back().address = buf->address();
-      r.allocations.back().fits = true;
-      p.spare.push_back(buf);
-    }
   return p;
 }
 

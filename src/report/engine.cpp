@@ -27,6 +27,7 @@ std::atomic<bool> g_sweep_stop{false};
 json to_json(const WorkerSetup& s) {
   return json{{"device", s.device},
               {"device_json", s.device_json},
+              {"message_format", s.message_format},
               {"verify_samples", s.verify_samples},
               {"seed", s.seed},
               {"fault", s.fault}};
@@ -36,6 +37,7 @@ WorkerSetup setup_from_json(const json& j) {
   WorkerSetup s;
   s.device = j.value("device", std::string());
   s.device_json = j.value("device_json", std::string());
+  s.message_format = j.value("message_format", std::string());
   s.verify_samples = j.value("verify_samples", int64_t{2000});
   s.seed = j.value("seed", uint64_t{0});
   s.fault = j.value("fault", std::string());
@@ -83,12 +85,13 @@ std::string fault_for(const WorkerSetup& s, const CaseResult& r) {
   return {};
 }
 
-device::Profile profile_of(const WorkerSetup& s) {
-  if (!s.device_json.empty()) return device::parse_profile(s.device_json, s.device);
-  return device::load_profile(s.device);
-}
-
 }  // namespace
+
+device::Profile profile_of(const WorkerSetup& s) {
+  device::Profile p = s.device_json.empty() ? device::load_profile(s.device)
+                                            : device::parse_profile(s.device_json, s.device);
+  return device::with_message_format(std::move(p), s.message_format);
+}
 
 CaseResult run_item(const device::Profile& profile, const WorkerSetup& setup, const WorkItem& w) {
   CaseResult r = w.base;

@@ -32,8 +32,9 @@ struct WorkItem {
 
 // What every worker needs besides the items.
 struct WorkerSetup {
-  std::string device;       // profile name, or the origin of device_json
-  std::string device_json;  // the profile's text when it came from a file
+  std::string device;          // profile name, or the origin of device_json
+  std::string device_json;     // the profile's text when it came from a file
+  std::string message_format;  // --tt-metal-format (empty: the profile's)
   int64_t verify_samples = 2000;
   uint64_t seed = 0;
   // Test hook (OOMLESS_SWEEP_FAULT): "ID=crash|hang|sleep:SECONDS,..." makes a
@@ -46,6 +47,8 @@ WorkerSetup setup_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const WorkItem& w);
 WorkItem item_from_json(const nlohmann::json& j);
 
+// The profile a worker runs on: the setup's device in its message words.
+device::Profile profile_of(const WorkerSetup& s);
 // Runs one item here (what a worker process does for each item it is sent).
 CaseResult run_item(const device::Profile& profile, const WorkerSetup& setup, const WorkItem& w);
 // The FAIL_CRASH_HANG record of an item whose process died or hung.

@@ -96,12 +96,14 @@ std::string summary_txt(const SweepRun& run) {
   for (const auto* r : a.strict) {
     if (!is_oom(r->status)) continue;
     if (!largest || r->bytes_requested > largest->bytes_requested) largest = r;
-    if (r->failed_allocation.rfind("input", 0) == 0)
-      ++on_input;
-    else if (r->failed_allocation.rfind("output", 0) == 0)
-      ++on_output;
-    else
+    // Buffers the op allocates itself (outputs, a composite's intermediates)
+    // count with the outputs; CB failures by their status.
+    if (r->status == "FAIL_CB_OUT_OF_MEM")
       ++on_cb;
+    else if (r->failed_allocation.rfind("input", 0) == 0)
+      ++on_input;
+    else
+      ++on_output;
     if (r->logical_bytes > 0 && r->bytes_requested >= 2 * r->logical_bytes) ++padded_2x;
     if (dram_total > 0 && r->bytes_requested > dram_total) ++beyond_dram;
   }
@@ -119,8 +121,8 @@ std::string summary_txt(const SweepRun& run) {
                        grouped(largest->bytes_requested), human_bytes(largest->bytes_requested),
                        largest->op, shapes_str(largest->shapes));
   out += fmt::format(
-      "- Where they fail: {} placing an input, {} placing an output, {} in the\n"
-      "  circular buffers of the program\n",
+      "- Where they fail: {} placing an input, {} placing an output (or an op's\n"
+      "  intermediate), {} in the circular buffers of the program\n",
       on_input, on_output, on_cb);
   out += fmt::format(
       "- The limit is not ~50-100 MB per tensor: an interleaved L1 buffer needs the\n"
@@ -246,8 +248,8 @@ std::string summary_txt(const SweepRun& run) {
         n++, on_input);
   if (on_output)
     out += fmt::format(
-        "{}. {} cases fit their inputs but not their outputs in L1: send outputs to\n"
-        "   DRAM (--out-memory dram) or chunk the op.\n",
+        "{}. {} cases fit their inputs but not their outputs (or an op's intermediates)\n"
+        "   in L1: send outputs to DRAM (--out-memory dram) or chunk the op.\n",
         n++, on_output);
   if (on_cb) {
     std::vector<std::string> cb_ops;

@@ -136,7 +136,8 @@ SweepPlan plan_sweep(const SweepOptions& o) {
     fail("sweep", fmt::format("bad shard {}/{}", o.shard_index, o.shard_count));
   std::vector<std::string> op_names;
   for (const auto& name : o.ops) op_names.emplace_back(ops::find_op(name).name);
-  device::Profile profile = device::load_profile(o.device);
+  device::Profile profile =
+      device::with_message_format(device::load_profile(o.device), o.message_format);
   Suite suite = load_suite(o.suite_file);
 
   SweepPlan plan;
@@ -149,6 +150,8 @@ SweepPlan plan_sweep(const SweepOptions& o) {
   if (o.shard_count > 1) m.shards = {fmt::format("{}/{}", o.shard_index, o.shard_count)};
   for (const auto& n : op_names) m.filters.push_back("--op " + n);
   if (o.max_bytes) m.filters.push_back(fmt::format("--max-bytes {}", *o.max_bytes));
+  if (!o.message_format.empty())
+    m.filters.push_back("--tt-metal-format " + profile.message_format.name());
   if (o.run_max_bytes && o.mode == "run")
     m.filters.push_back(
         fmt::format("--run-max-bytes {} (larger cases planned, not run)", *o.run_max_bytes));
@@ -163,6 +166,7 @@ SweepPlan plan_sweep(const SweepOptions& o) {
   m.label = o.label;
 
   plan.setup.device = o.device;
+  plan.setup.message_format = o.message_format;
   if (std::filesystem::is_regular_file(o.device)) {
     // Workers elsewhere (Dask) get the profile itself, not a path.
     std::ifstream in(o.device);
@@ -287,7 +291,7 @@ struct StopSignals {
 SweepRun run_sweep(const SweepOptions& o) {
   SweepPlan plan = plan_sweep(o);
   auto t0 = Clock::now();
-  device::Profile profile = device::load_profile(o.device);
+  device::Profile profile = profile_of(plan.setup);
   SweepRun run;
   run.meta = plan.meta;
   run.meta.engine = "in-process";
@@ -384,7 +388,7 @@ StoredSweep run_stored_sweep(const SweepOptions& o, const std::string& db) {
       if (dask) {
         dask->run(plan.setup, todo, on_result, on_tick);
       } else if (o.jobs == 0) {
-        device::Profile profile = device::load_profile(o.device);
+        device::Profile profile = profile_of(plan.setup);
         for (const auto& w : todo) {
           if (g_sweep_stop) break;
           on_result(w.key, run_item(profile, plan.setup, w));

@@ -27,6 +27,7 @@ struct SweepOptions {
   std::optional<bool> progress;  // default: progress_wanted()
   int64_t verify_samples = 2000;
   uint64_t seed = 0;
+  std::string message_format;  // tt-metal message words (empty: the profile's)
   // How the cases run (engine.hpp) and where they are recorded (store.hpp).
   std::string engine = "local";  // local | dask
   int jobs = 1;                  // local: worker processes; 0: in this process (no isolation)
