@@ -62,6 +62,20 @@ def test_parameter_counts_are_torchvisions():
         classifier("resnet18", device="cuda")
 
 
+def test_export_a_classifier_on_meta(tmp_path, capsys):
+    from oomless import Graph, export
+
+    out = tmp_path / "r.graph.json"
+    assert export.main(["resnet18", "--imgsz", "96", "--meta", "--nc", "10", "-o", str(out)]) == 0
+    # 11,689,512 less the 1000-class fc (512 x 1000 + 1000) plus a 10-class one
+    assert "built resnet18 (11,181,642 parameters, bf16, meta)" in capsys.readouterr().out
+    assert 11_689_512 - 513 * 1000 + 513 * 10 == 11_181_642
+    g = Graph.load(out)
+    assert g.model == "ResNet" and g.weights is None
+    assert g.tensor(g.outputs[0])["shape"] == [1, 10]
+    assert g.node("convolution")["outputs"][0]["shape"] == [1, 64, 48, 48]
+
+
 # Every combination for the two main models, one each for the others.
 TRACES = [(n, d, cl) for n in ("resnet18", "mobilenet_v2") for d in DTYPES for cl in (False, True)]
 TRACES += [(n, "bf16", True) for n in ("resnet50", "vgg11_bn", "efficientnet_b0", "squeezenet1_0")]

@@ -73,11 +73,11 @@ def _build(name, num_classes):
 
 
 def _builder(name):
-    def build(num_classes=1000):
-        return classifier(name, num_classes)
+    def build(num_classes=1000, device="cpu"):
+        return classifier(name, num_classes, device)
 
     build.__name__ = name
-    build.__doc__ = f"classifier({name!r}, num_classes)"
+    build.__doc__ = f"classifier({name!r}, num_classes, device)"
     return build
 
 
