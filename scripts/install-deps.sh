@@ -7,6 +7,8 @@ PKGS=(
   libhwy-dev libopenblas-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev libdlpack-dev python3-dev python3-numpy python3-torch python3-pytest chromium
+  # torchvision's classifiers (resnet, mobilenet_v2, ...) for the model tests (issue 13)
+  python3-torchvision
   # sweep engines and results stores (issue 14); postgresql: initdb/pg_ctl for the tests
   libsqlite3-dev libpq-dev postgresql python3-distributed
 )

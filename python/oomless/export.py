@@ -55,7 +55,7 @@ def parser():
 
 def build(args):
     import torch
-    from .models import MODELS
+    from .models import CLASSIFIERS, MODELS
 
     torch.manual_seed(args.seed)
     kwargs = {}
@@ -65,6 +65,8 @@ def build(args):
             kwargs["nc"] = args.nc
     elif args.nc is not None:
         kwargs["num_classes"] = args.nc
+    if args.meta and args.model in CLASSIFIERS:
+        kwargs["device"] = "meta"  # no random initialisation of weights nobody keeps
     model = MODELS[args.model](**kwargs)
     dtype = getattr(torch, DTYPES[args.dtype])
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format

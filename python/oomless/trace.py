@@ -64,6 +64,7 @@ def trace(model, *example_inputs, name=None, meta=None):
             errors.append(f"on {mode} tensors: {type(e).__name__}: {e}")
     else:
         raise TraceError(f"{cls}: make_fx could not trace the model ({'; '.join(errors)})")
+    _drop_dead(gm)
     names = list(state) + _input_names(model, len(example_inputs), set(state), gm)
     # Real inputs traced on meta: device args (empty(..., device=)) name the inputs' device.
     device = str(example_inputs[0].device)
@@ -149,6 +150,16 @@ def _input_names(model, count, taken, gm):
         taken.add(n)
         names.append(n)
     return names
+
+
+def _drop_dead(gm):
+    """Removes aten nodes nothing reads that write nothing (batch norm's unused
+    empty(0) reserve), last first so their own operands can go too."""
+    for node in reversed(list(gm.graph.nodes)):
+        schema = getattr(node.target, "_schema", None)
+        if node.op == "call_function" and not node.users and schema is not None and (
+                not schema.is_mutable):
+            gm.graph.erase_node(node)
 
 
 # ---- fx graph -> graph file ---------------------------------------------------------

@@ -39,6 +39,8 @@ enum class Special : uint8_t {
   ReshapeAlias,  // a view whose `stride` must be the output's strides
   BatchNorm,     // optional operands must be trailing; training from the overload
   BatchNormNoTraining,
+  AsStrided,        // only a restride of the same memory (size-1 dims): a view
+  AdaptiveAvgPool,  // output 1x1: mean over H, W; output H x W: a copy
 };
 
 struct Lowering {
@@ -116,6 +118,31 @@ const std::vector<Lowering>& lowerings() {
         {"aten.alias.default", "view", {}, {}, false, Special::ViewAsOutput},
         {"aten.detach.default", "view", {}, {}, false, Special::ViewAsOutput},
         {"aten.clone.default", "clone", {{"memory_format", D}}},
+        // Channels-last adaptive_avg_pool2d restrides its [N,C,1,1] mean in place.
+        {"aten.as_strided_.default",
+         "view",
+         {{"size", D}, {"stride", D}, {"storage_offset", D}},
+         {},
+         false,
+         Special::AsStrided},
+        {"aten.as_strided.default",
+         "view",
+         {{"size", D}, {"stride", D}, {"storage_offset", D}},
+         {},
+         false,
+         Special::AsStrided},
+        {"aten._adaptive_avg_pool2d.default",
+         "mean",
+         {{"output_size", D}},
+         {},
+         false,
+         Special::AdaptiveAvgPool},
+        {"aten.adaptive_avg_pool2d.default",
+         "mean",
+         {{"output_size", D}},
+         {},
+         false,
+         Special::AdaptiveAvgPool},
         {"aten.bmm.default", "bmm", {}},
         {"aten.mm.default", "mm", {}},
         {"aten.addmm.default", "addmm", {{"beta"}, {"alpha"}}},
@@ -146,6 +173,7 @@ const std::vector<Lowering>& lowerings() {
         {"aten.native_dropout.default", "dropout", {{"p"}, {"train"}}},
         {"aten.gelu.default", "gelu", {{"approximate"}}},
         {"aten.hardtanh.default", "hardtanh", {{"min_val"}, {"max_val"}}},
+        {"aten.hardtanh_.default", "hardtanh", {{"min_val"}, {"max_val"}}, {}, true},
         {"aten.leaky_relu.default", "leakyrelu", {{"negative_slope"}}},
         {"aten.clamp.default", "clamp", {{"min"}, {"max"}}},
         {"aten.clamp_min.default", "clampmin", {{"min"}}},
@@ -409,6 +437,47 @@ void lower_node(Graph& g, int ni) {
         fail_at(g, where(),
                 fmt::format("stride {} is not the output's strides {}", json_str(st),
                             shape_str(g.tensors[n.outputs[0]].stride)));
+      break;
+    }
+    case Special::AsStrided: {
+      // torch gives size-1 dims any stride; only the dims of size > 1 say where
+      // elements are, so those must be the input's own.
+      const TensorInfo& x = g.tensors[inputs[0]];
+      const auto& size = n.args.value("size", nlohmann::json());
+      const auto& st = n.args.value("stride", nlohmann::json());
+      const auto& off = n.args.value("storage_offset", nlohmann::json());
+      bool same = x.dense && size == nlohmann::json(x.shape) && st.is_array() &&
+                  st.size() == x.shape.size() && (off.is_null() || off == 0);
+      for (size_t d = 0; same && d < x.shape.size(); ++d)
+        same = x.shape[d] == 1 || st[d] == x.stride[d];
+      if (!same)
+        return make_host(g, n,
+                         fmt::format("as_strided size {} stride {} offset {} is not a restride of "
+                                     "'{}' (shape {}, stride {})",
+                                     json_str(size), json_str(st), json_str(off), x.name,
+                                     shape_str(x.shape), shape_str(x.stride)));
+      values["size"] = x.shape;
+      break;
+    }
+    case Special::AdaptiveAvgPool: {
+      const Shape& xs = g.tensors[inputs[0]].shape;
+      const auto& os = n.args.value("output_size", nlohmann::json());
+      if (xs.size() < 3 || !os.is_array() || os.size() != 2)
+        fail_at(g, where(),
+                fmt::format("output_size {} for input shape {}: want 2 sizes and an input of 3 "
+                            "or 4 dims",
+                            json_str(os), shape_str(xs)));
+      if (os == nlohmann::json({1, 1})) {
+        values["dim"] = std::vector<int64_t>{-2, -1};
+        values["keepdim"] = true;
+      } else if (os == nlohmann::json({xs[xs.size() - 2], xs.back()})) {
+        n.op_desc = &ops::find_op("clone");  // one input pixel per output pixel
+      } else {
+        return make_host(g, n,
+                         fmt::format("adaptive_avg_pool2d to {} from {}x{} (only 1x1 or the "
+                                     "input's size)",
+                                     json_str(os), xs[xs.size() - 2], xs.back()));
+      }
       break;
     }
     case Special::BatchNormNoTraining:
