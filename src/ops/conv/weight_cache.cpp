@@ -77,8 +77,8 @@ std::shared_ptr<PackedWeights> pack(const ConvGeom& g, DType dt, const void* w, 
     }
     if (grp == 0) {
       p->a_panels = (p->kpg + kMR - 1) / kMR;
-      const size_t units = static_cast<size_t>(std::max<int64_t>(
-          g.groups * p->a_panels * p->steps * kMR, 16));
+      const size_t units =
+          static_cast<size_t>(std::max<int64_t>(g.groups * p->a_panels * p->steps * kMR, 16));
       p->bytes = units * 4;
       void* mem = std::aligned_alloc(64, (p->bytes + 63) / 64 * 64);
       if (!mem) throw Error("[convolution] out of memory for packed weights");

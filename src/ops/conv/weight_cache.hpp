@@ -37,8 +37,8 @@ enum class Packing { kPanelsB, kPanelsA };
 struct PackedWeights {
   DType dtype = DType::F32;
   int64_t groups = 1, kpg = 0, cpg = 0, T = 0;
-  int64_t upt = 0;    // 32-bit units per tap: cpg (f32), ceil(cpg / 2) (bf16)
-  int64_t steps = 0;  // T * upt: the chain length in kernel steps
+  int64_t upt = 0;     // 32-bit units per tap: cpg (f32), ceil(cpg / 2) (bf16)
+  int64_t steps = 0;   // T * upt: the chain length in kernel steps
   bool finite = true;  // no inf or NaN weight: a zero input times a weight adds nothing
   Packing packing = Packing::kPanelsB;
   std::vector<gemm::PackedB> b;  // kPanelsB: one per group
