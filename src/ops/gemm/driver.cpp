@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "core/error.hpp"
@@ -24,9 +23,6 @@ namespace {
 constexpr int64_t kKCSteps = 512;
 constexpr int64_t kMC = kMR * 12;  // A block: 168 rows
 constexpr int64_t kNC = kNR * 16;  // B block: 512 columns
-// B packed once for the whole problem, shared by every task, when several tasks would
-// each pack it (row groups of one column block) and the packed B is at most this big.
-constexpr size_t kSharedPackMax = size_t{64} << 20;
 // Outputs above this many bytes are stored with non-temporal stores (written once,
 // far larger than the caches: no read-for-ownership of the lines).
 constexpr double kStreamBytes = 32.0 * (1 << 20);
@@ -153,12 +149,18 @@ Plan plan(const Problem& in, int threads) {
     else
       pl.nc = round_up(pl.nc / 2, kNR);
   }
-  pl.nt = div_up(p.n, pl.nc);
   // A task is a group of row blocks of one column block: its B block is packed once
-  // per K block and reused by all of them. Enough groups for the dynamic schedule to
-  // balance (8 per thread); partial sums, when needed, bound the group.
+  // per K block and reused by all of them. Enough tasks for the dynamic schedule to
+  // balance (8 per thread): when B is the larger operand, by narrower column blocks
+  // (each extra row group would pack B again, from memory: measured on the mm shape
+  // under load, one shared packed B or two row groups both lost to torch), else by row
+  // groups. Partial sums, when needed, bound the group.
+  if (static_cast<double>(p.n) > static_cast<double>(p.m))
+    while (div_up(p.n, pl.nc) < 8 * threads && pl.nc > 2 * kNR) pl.nc = round_up(pl.nc / 2, kNR);
+  pl.nt = div_up(p.n, pl.nc);
   int64_t mblocks = div_up(p.m, pl.mc);
   int64_t groups = std::clamp<int64_t>(div_up(8 * threads, pl.nt), 1, mblocks);
+  if (p.n > p.m && pl.nt >= 2 * threads) groups = 1;
   if (!pl.direct && pl.nkb > 1) groups = std::max(groups, div_up(mblocks, kMaxGroupBlocks));
   pl.mg = div_up(mblocks, groups) * pl.mc;
   pl.mt = div_up(p.m, pl.mg);
@@ -418,17 +420,6 @@ void run(const Problem* problems, size_t count) {
              static_cast<double>(std::max<int64_t>(p.k, 1));
   }
   if (tasks == 0) return;
-  // B shared by the tasks of a problem: packed once, in parallel, before them.
-  std::vector<std::unique_ptr<PackedB>> shared;
-  size_t shared_bytes = 0;
-  for (Plan& pl : plans) {
-    if (pl.p.b_packed || pl.mt < 2) continue;
-    const size_t bytes = static_cast<size_t>(round_up(pl.p.n, kNR) * pl.steps) * 4;
-    if (shared_bytes + bytes > kSharedPackMax) continue;
-    shared_bytes += bytes;
-    shared.push_back(std::make_unique<PackedB>(pl.p.b));
-    pl.p.b_packed = shared.back().get();
-  }
   auto one = [&](int64_t t) {
     size_t pi = std::upper_bound(first.begin(), first.end(), t) - first.begin() - 1;
     const Plan& pl = plans[pi];
