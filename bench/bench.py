@@ -751,16 +751,19 @@ def compute_worker(opts):
     import oomless
 
     torch.set_num_threads(opts.threads)
+    load = [os.getloadavg()[0]]  # the shared machine's load, stated with the rows
     peak = peak_of(opts)
     rows = compute.run(opts, torch, oomless, peak, gemm_seed_cases(opts),
                        log=lambda m: print(m, file=sys.stderr, flush=True))
-    print(json.dumps({"peak": peak, "rows": rows}, default=str))
+    load.append(os.getloadavg()[0])
+    print(json.dumps({"peak": peak, "rows": rows, "load": load}, default=str))
 
 
 def compute_section(result, info, opts):
     import compute
 
-    return compute.markdown(result["rows"], result["peak"], dict(info, threads=opts.threads))
+    return compute.markdown(result["rows"], result["peak"],
+                            dict(info, threads=opts.threads, load=result.get("load")))
 
 
 def with_compute_section(text, section):

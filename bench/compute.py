@@ -284,7 +284,14 @@ def markdown(rows, peak, info):
          "`--gemm-gflop` time budget and 32 MB of output, so that neither side pays "
          "first-touch page faults for its output (glibc's heap is kept warm for torch below "
          "32 MB, ours comes from the host pool). *calls* is how often the model makes the "
-         "call per forward.", ""]
+         "call per forward."]
+    if info.get("load"):
+        L[-1] += (f" Load average (1 min) of this shared 2-core machine: {info['load'][0]:.1f} "
+                  f"at the start, {info['load'][-1]:.1f} at the end: other processes take most "
+                  "of the cores, so the absolute GFLOP/s and the share of the peak (itself "
+                  "measured under that load) move from row to row; the same-run ratios are the "
+                  "measurement.")
+    L.append("")
     met = [r for r in rows if r.get("ratio", 0) >= 1.0]
     missed = [r for r in rows if "ratio" in r and r["ratio"] < 1.0]
     for dtype in ("bf16", "f32"):

@@ -48,8 +48,34 @@ struct Tile {
   __m512 v[kMR][2];
 };
 
+// Write-prefetches (prefetchw) the lines the tile will store at the end: a fresh
+// output line is otherwise read for ownership from memory only when the stores
+// retire, a DRAM latency per row at every tile's end (measured, 14 x 32 bf16 tiles
+// of 192 steps into a 60 MB output: 300-350 GFLOP/s, 400-420 with the output in
+// cache; the prefetch hides it behind the tile's chains). Streamed stores need none.
+inline __attribute__((always_inline)) void prefetch_out(const UkArgs& g) {
+  const char* o;
+  int64_t rs;
+  int lines;
+  if (g.store) {
+    if (g.store->stream) return;
+    o = static_cast<const char*>(g.store->out);
+    rs = g.store->rs * (g.store->bf16 ? 2 : 4);
+    lines = g.store->bf16 ? 1 : 2;
+  } else if (!g.load_c) {
+    o = reinterpret_cast<const char*>(g.c);
+    rs = g.ldc * 4;
+    lines = 2;
+  } else {
+    return;
+  }
+  for (int i = 0; i < g.mr; ++i)
+    for (int l = 0; l < lines; ++l) asm volatile("prefetchw %0" : : "m"(o[i * rs + l * 64]));
+}
+
 inline __attribute__((always_inline)) void tile_start(Tile& t, const UkArgs& g) {
   const int mr = g.mr;
+  prefetch_out(g);
   if (!g.load_c) {
 #pragma GCC unroll 14
     for (int i = 0; i < kMR; ++i) t.v[i][0] = t.v[i][1] = _mm512_setzero_ps();
