@@ -19,9 +19,13 @@ __m512i cvt_bf16(__m512 lo, __m512 hi) {
 
 }  // namespace
 
-void avx512bf16_ukernel_bf16(const UkArgs& g) {
-  Tile t;
-  tile_start(t, g);
+namespace {
+
+// NV B vectors per step: 2, or 1 for a panel of at most 16 valid columns (the last
+// panel of an output whose width is not a multiple of 32: half the instructions;
+// the valid columns' chains are the same operations in the same order).
+template <int NV>
+inline __attribute__((always_inline)) void chains(Tile& t, const UkArgs& g) {
   const Seg one{0, 0, g.steps};
   const Seg* segs = g.segs ? g.segs : &one;
   const int nsegs = g.segs ? g.nsegs : 1;
@@ -30,15 +34,26 @@ void avx512bf16_ukernel_bf16(const UkArgs& g) {
     const uint32_t* b = g.b + segs[q].b;
     for (int64_t s = 0; s < segs[q].steps; ++s, a.next(g.a_step), b += kNR) {
       const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
-      const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 16);
+      const __m512bh b1 = NV == 2 ? (__m512bh)_mm512_loadu_si512(b + 16) : b0;
 #pragma GCC unroll 14
       for (int i = 0; i < kMR; ++i) {
         const __m512bh ai = (__m512bh)_mm512_set1_ps(bits_f32(a.row(i)));
         t.v[i][0] = _mm512_dpbf16_ps(t.v[i][0], ai, b0);
-        t.v[i][1] = _mm512_dpbf16_ps(t.v[i][1], ai, b1);
+        if (NV == 2) t.v[i][1] = _mm512_dpbf16_ps(t.v[i][1], ai, b1);
       }
     }
   }
+}
+
+}  // namespace
+
+void avx512bf16_ukernel_bf16(const UkArgs& g) {
+  Tile t;
+  tile_start(t, g);
+  if (g.nr <= 16)
+    chains<1>(t, g);
+  else
+    chains<2>(t, g);
   tile_finish<cvt_bf16>(t, g);
 }
 
