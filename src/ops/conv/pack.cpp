@@ -63,9 +63,11 @@ void pack_nchw_panels(const NchwPanels& p, int64_t q0, int64_t q1, int64_t s0, i
         if (ih < 0 || ih >= p.full_h) {
           r.d_lo = r.d_hi = 0;  // the whole run is padding
         } else {
-          r.d_lo = base >= 0 ? 0 : static_cast<int>(std::min<int64_t>(len, (-base + p.sw - 1) / p.sw));
+          r.d_lo =
+              base >= 0 ? 0 : static_cast<int>(std::min<int64_t>(len, (-base + p.sw - 1) / p.sw));
           const int64_t last = p.W - 1 - base;  // d * sw <= last
-          r.d_hi = last < 0 ? r.d_lo : static_cast<int>(std::clamp<int64_t>(last / p.sw + 1, r.d_lo, len));
+          r.d_hi = last < 0 ? r.d_lo
+                            : static_cast<int>(std::clamp<int64_t>(last / p.sw + 1, r.d_lo, len));
         }
         const int64_t c0 = u0 * cper;
         const intptr_t row = reinterpret_cast<intptr_t>(p.x) +
