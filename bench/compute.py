@@ -299,8 +299,8 @@ def markdown(rows, peak, info):
     if info.get("load"):
         L[-1] += (f" Load average (1 min) of this shared 2-core machine: {info['load'][0]:.1f} "
                   f"at the start, {info['load'][-1]:.1f} at the end: other processes take most "
-                  "of the cores, so the absolute GFLOP/s and the share of the peak (itself "
-                  "measured under that load) move from row to row; the same-run ratios are the "
+                  "of the cores, so the absolute GFLOP/s and the share of the peak move "
+                  "from row to row; the same-run ratios are the "
                   "measurement.")
     L.append("")
     met = [r for r in rows if r.get("ratio", 0) >= 1.0]
