@@ -72,6 +72,22 @@ def parse_cli(argv):
                         "process then holds no oomless memory of its own)")
     p.add_argument("--mem-margin-gb", type=float, default=3.0,
                    help="skip a measurement that would leave less free memory than this")
+    g = p.add_argument_group("compute rows (issue 11: convolution and GEMM against torch, "
+                             "bench/compute.py)")
+    g.add_argument("--compute-only", action="store_true",
+                   help="only the compute rows (with --ops convolution,mm,bmm,addmm,linear to "
+                        "choose); replaces their section of --out, keeps the rest")
+    g.add_argument("--no-compute", action="store_true", help="skip the compute rows")
+    g.add_argument("--shapes", default="",
+                   help="compute rows: only conv calls whose module or shapes contain one of "
+                        "these comma-separated strings")
+    g.add_argument("--conv-gflop", type=float, default=8.0,
+                   help="cut a convolution's output rows to at most this many GFLOP per call")
+    g.add_argument("--gemm-gflop", type=float, default=40.0,
+                   help="cut a GEMM's batch or rows to at most this many GFLOP per call")
+    g.add_argument("--out-mb", type=float, default=32.0,
+                   help="cut calls to at most this many MB of f32 output (see compute.py)")
+    p.add_argument("--compute-worker", help=argparse.SUPPRESS)  # internal: the compute rows
     return p.parse_args(argv)
 
 
@@ -681,8 +697,113 @@ def markdown(info, copies, reads, rows, softmax_row, opts):
     return "\n".join(L) + "\n"
 
 
+# ---- compute rows (bench/compute.py) ---------------------------------------------
+
+COMPUTE_HEADING = "## Convolution and GEMM against torch (issue 11)"
+
+
+def peak_of(opts):
+    """The register-only FMA / vdpbf16ps peak of this machine, best of 3."""
+    best = {"f32_fma_gflops": 0.0, "bf16_dpbf16_gflops": 0.0}
+    for _ in range(3):
+        r = peer(opts, "peak")
+        for k in best:
+            best[k] = max(best[k], r.get(k, 0.0))
+    return best
+
+
+def gemm_seed_cases(opts):
+    with open(opts.suite) as f:
+        suite = json.load(f)
+    best = {}
+    for c in suite["cases"]:
+        if c["op"] in ("mm", "bmm", "addmm", "linear"):
+            if c["op"] not in best or case_elems(c) > case_elems(best[c["op"]]):
+                best[c["op"]] = c
+    return [(op, best[op]["shapes"]) for op in ("mm", "bmm", "addmm", "linear") if op in best]
+
+
+def compute_rows(opts):
+    """The compute rows, measured in a worker process whose glibc heap stays warm for
+    torch's outputs (compute.py says why)."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(32 << 20),
+               MALLOC_TRIM_THRESHOLD_=str(1 << 40), OMP_NUM_THREADS=str(opts.threads))
+    cmd = [sys.executable, os.path.abspath(__file__), "--build", opts.build, "--threads",
+           str(opts.threads), "--reps", str(opts.reps), "--budget", str(opts.budget),
+           "--dtype", opts.dtype, "--conv-gflop", str(opts.conv_gflop), "--gemm-gflop",
+           str(opts.gemm_gflop), "--out-mb", str(opts.out_mb), "--suite", opts.suite,
+           "--compute-worker", "1"]
+    if opts.ops:
+        cmd += ["--ops", opts.ops]
+    if opts.shapes:
+        cmd += ["--shapes", opts.shapes]
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit(f"bench: the compute worker failed (exit {r.returncode})")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def compute_worker(opts):
+    import compute  # bench/compute.py
+    import torch
+
+    sys.path.insert(0, os.path.join(os.path.abspath(opts.build), "python"))
+    import oomless
+
+    torch.set_num_threads(opts.threads)
+    load = [os.getloadavg()[0]]  # the shared machine's load, stated with the rows
+    peak = peak_of(opts)
+    rows = compute.run(opts, torch, oomless, peak, gemm_seed_cases(opts),
+                       log=lambda m: print(m, file=sys.stderr, flush=True))
+    load.append(os.getloadavg()[0])
+    print(json.dumps({"peak": peak, "rows": rows, "load": load}, default=str))
+
+
+def compute_section(result, info, opts):
+    import compute
+
+    return compute.markdown(result["rows"], result["peak"],
+                            dict(info, threads=opts.threads, load=result.get("load")))
+
+
+def with_compute_section(text, section):
+    """text with its compute section replaced by `section` (or inserted before the
+    targets section, or appended)."""
+    if COMPUTE_HEADING in text:
+        head, rest = text.split(COMPUTE_HEADING, 1)
+        i = rest.find("\n## ")
+        tail = rest[i + 1:] if i >= 0 else ""
+        return head + section + ("\n" + tail if tail else "")
+    if "\n## Targets" in text:
+        head, tail = text.split("\n## Targets", 1)
+        return head + "\n" + section + "\n## Targets" + tail
+    return text + "\n" + section
+
+
+def wants_compute(opts):
+    if opts.no_compute:
+        return False
+    return not opts.ops or bool(set(opts.ops.split(",")) & {"convolution", "mm", "bmm", "addmm",
+                                                            "linear"})
+
+
 def main(argv=None):
     opts = parse_cli(argv)
+    if opts.compute_worker:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        compute_worker(opts)
+        return
+    if opts.compute_only:
+        info = machine()
+        result = compute_rows(opts)
+        old = open(opts.out).read() if os.path.exists(opts.out) else "# Benchmarks\n"
+        with open(opts.out, "w") as f:
+            f.write(with_compute_section(old, compute_section(result, info, opts)))
+        if opts.json:
+            with open(opts.json, "w") as f:
+                json.dump({"machine": info, "compute": result}, f, indent=1, default=str)
+        print(f"wrote {opts.out}")
+        return
     torch, lib = setup(opts)
     if opts.device_run:
         print(json.dumps(Bench(opts, torch, lib).device_runs(json.loads(opts.device_run))))
@@ -721,6 +842,8 @@ def main(argv=None):
         for r in old["rows"] + [old["softmax_target"] or {}]:
             r.setdefault("session_copy_gbps", max(c["gbps_median"] for c in old["copy"]))
 
+    compute_result = None
+
     def write(final):
         session = max(c["gbps_median"] for c in copies)
         for r in rows + extra:
@@ -732,6 +855,8 @@ def main(argv=None):
         for r in merged + ([softmax_row] if softmax_row else []):
             derive(r, session)
         text = markdown(info, all_copies, all_reads, merged, softmax_row, opts)
+        if compute_result:
+            text = with_compute_section(text, compute_section(compute_result, info, opts))
         if not final:
             text = text.replace("# Benchmarks\n", "# Benchmarks\n\n**Partial: the run is still going.**\n", 1)
         with open(opts.out, "w") as f:
@@ -773,6 +898,8 @@ def main(argv=None):
                 extra.append(bench.measure(op, case, "bf16"))
                 extra[0]["notes"].append("issue 6 target shape (as given, before the NHWC permute)")
             write(final=False)
+    if wants_compute(opts):
+        compute_result = compute_rows(opts)
     copies.append(peer(opts, "copy", "--mb", opts.copy_mb))
     reads.append(peer(opts, "read", "--mb", opts.copy_mb))
     write(final=True)

@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "ops/conv/gemm_conv.hpp"
+
 namespace oomless::ops::conv {
 
 std::vector<RedBlock> reduction_blocks(const ConvGeom& g) {
@@ -42,10 +44,7 @@ int64_t rows_per_item(const ConvGeom& g, int64_t other_items, int64_t per_row, i
 namespace oomless::ops::conv {
 
 void conv_dense(const ConvGeom& g, const ConvArgs& a) {
-  if (g.channels_last)
-    conv_nhwc_dense(g, a);
-  else
-    conv_nchw(g, a);
+  conv_gemm(g, a);
 }
 
 void conv_depthwise(const ConvGeom& g, const ConvArgs& a) {

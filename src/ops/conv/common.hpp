@@ -10,9 +10,9 @@
 
 namespace oomless::ops::conv {
 
-// The kernels behind conv_dense / conv_depthwise (one file each).
+// The depthwise kernels behind conv_depthwise (one file each); conv_dense is
+// conv_gemm (gemm_conv.hpp).
 void conv_nchw(const ConvGeom& g, const ConvArgs& a);            // columns in lanes
-void conv_nhwc_dense(const ConvGeom& g, const ConvArgs& a);      // output channels in lanes
 void conv_nhwc_depthwise(const ConvGeom& g, const ConvArgs& a);  // channels in lanes
 
 // A per-thread buffer of at least n floats for `slot`, kept between calls: big

@@ -1,11 +1,10 @@
-// Convolution of NCHW planes with output columns in vector lanes (dense,
-// grouped, depthwise). A work item is (image, group, block of output rows,
-// share of the group's output-channel tiles). It stages the input rows its
-// block reads as f32, each row split into `sw` column phases so that every
-// stride reads contiguous vectors, with zero columns around for the loads
-// (their lanes are masked: taps in the padding are skipped, not multiplied).
-// A tile is P output channels x V vectors of columns: one input vector feeds
-// P multiply-adds and one weight broadcast V.
+// Depthwise convolution of NCHW planes with output columns in vector lanes (the
+// tile code is general: P output channels per tile; depthwise uses P = 1). A work item is (image,
+// group, block of output rows, share of the group's output-channel tiles). It stages the input rows
+// its block reads as f32, each row split into `sw` column phases so that every stride reads
+// contiguous vectors, with zero columns around for the loads (their lanes are masked: taps in the
+// padding are skipped, not multiplied). A tile is P output channels x V vectors of columns: one
+// input vector feeds P multiply-adds and one weight broadcast V.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/conv/nchw_simd.cpp"
 #ifndef HWY_DISABLED_TARGETS
@@ -323,23 +322,13 @@ void OneChannel(const ConvGeom& G, const ConvArgs& a) {
   return RunPV<T, 1, kMaxV / 2, RR>(G, a);
 }
 
-// Tile shape from the output channels per group: P channels x V column vectors
-// of accumulators within the target's registers.
+// Depthwise only (dense convolutions run on the GEMM kernels, gemm_conv.hpp).
 template <class T>
 void ConvNCHW(const ConvGeom& G, const ConvArgs& a) {
-  const int64_t kpg = G.cout_per_group();
-  if constexpr (kRegs >= 32) {
-    if (kpg >= 9) return RunPV<T, 12, 2>(G, a);
-    if (kpg >= 5) return RunPV<T, 8, 3>(G, a);
-    if (kpg >= 3) return RunPV<T, 4, 5>(G, a);
-    if (kpg == 2) return RunPV<T, 2, 8>(G, a);
-    return OneChannel<T, 4, 4>(G, a);
-  } else {
-    if (kpg >= 5) return RunPV<T, 6, 2>(G, a);
-    if (kpg >= 3) return RunPV<T, 4, 2>(G, a);
-    if (kpg == 2) return RunPV<T, 2, 4>(G, a);
-    return OneChannel<T, 2, 4>(G, a);
-  }
+  if constexpr (kRegs >= 32)
+    OneChannel<T, 4, 4>(G, a);
+  else
+    OneChannel<T, 2, 4>(G, a);
 }
 
 void ConvNCHW32(const ConvGeom& G, const ConvArgs& a) {

@@ -5,21 +5,40 @@
 
 namespace oomless::ops::gemm::detail {
 
+namespace {
+
+// NV B vectors per step: 2, or 1 for a panel of at most 16 valid columns (as the
+// bf16 kernel).
+template <int NV>
+inline __attribute__((always_inline)) void chains_f32(Tile& t, const UkArgs& g) {
+  const Seg one{0, 0, g.steps};
+  const Seg* segs = g.segs ? g.segs : &one;
+  const int nsegs = g.segs ? g.nsegs : 1;
+  for (int q = 0; q < nsegs; ++q) {
+    ARows a(reinterpret_cast<const char*>(g.a) + segs[q].a, g.a_row);
+    const uint32_t* b = g.b + segs[q].b;
+    for (int64_t s = 0; s < segs[q].steps; ++s, a.next(g.a_step), b += kNR) {
+      const __m512 b0 = _mm512_castsi512_ps(_mm512_loadu_si512(b));
+      const __m512 b1 = NV == 2 ? _mm512_castsi512_ps(_mm512_loadu_si512(b + 16)) : b0;
+#pragma GCC unroll 14
+      for (int i = 0; i < kMR; ++i) {
+        const __m512 ai = _mm512_set1_ps(bits_f32(a.row(i)));
+        t.v[i][0] = _mm512_fmadd_ps(ai, b0, t.v[i][0]);
+        if (NV == 2) t.v[i][1] = _mm512_fmadd_ps(ai, b1, t.v[i][1]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void avx512_ukernel_f32(const UkArgs& g) {
   Tile t;
   tile_start(t, g);
-  ARows a(g);
-  const uint32_t* b = g.b;
-  for (int64_t s = 0; s < g.steps; ++s, a.next(g.a_step), b += kNR) {
-    const __m512 b0 = _mm512_castsi512_ps(_mm512_loadu_si512(b));
-    const __m512 b1 = _mm512_castsi512_ps(_mm512_loadu_si512(b + 16));
-#pragma GCC unroll 14
-    for (int i = 0; i < kMR; ++i) {
-      const __m512 ai = _mm512_set1_ps(bits_f32(a.row(i)));
-      t.v[i][0] = _mm512_fmadd_ps(ai, b0, t.v[i][0]);
-      t.v[i][1] = _mm512_fmadd_ps(ai, b1, t.v[i][1]);
-    }
-  }
+  if (g.nr <= 16)
+    chains_f32<1>(t, g);
+  else
+    chains_f32<2>(t, g);
   tile_finish(t, g);
 }
 

@@ -22,10 +22,25 @@ float flush(float x) {
   return std::fpclassify(x) == FP_SUBNORMAL ? std::copysign(0.0f, x) : x;
 }
 
-uint32_t a_unit(const UkArgs& g, int i, int64_t s) {
+uint32_t a_unit(const char* a, const UkArgs& g, int i, int64_t s) {
   uint32_t u;
-  std::memcpy(&u, reinterpret_cast<const char*>(g.a) + i * g.a_row + s * g.a_step, 4);
+  std::memcpy(&u, a + i * g.a_row + s * g.a_step, 4);
   return u;
+}
+
+// Calls run(a, b, steps) for each run of the chain (UkArgs::segs, or the one run).
+template <class Run>
+void for_runs(const UkArgs& g, Run run) {
+  if (!g.segs) return run(reinterpret_cast<const char*>(g.a), g.b, g.steps);
+  for (int q = 0; q < g.nsegs; ++q)
+    run(reinterpret_cast<const char*>(g.a) + g.segs[q].a, g.b + g.segs[q].b, g.segs[q].steps);
+}
+
+float bf16_step(float c, uint32_t a, uint32_t b) {
+  float a_lo = flush(f32_bits(a << 16)), a_hi = flush(f32_bits(a & 0xffff0000u));
+  float b_lo = flush(f32_bits(b << 16)), b_hi = flush(f32_bits(b & 0xffff0000u));
+  c = flush(std::fma(a_hi, b_hi, flush(c)));
+  return flush(std::fma(a_lo, b_lo, c));
 }
 
 void finish(float (&acc)[kMR][kNR], const UkArgs& g) {
@@ -57,13 +72,15 @@ void start(float (&acc)[kMR][kNR], const UkArgs& g) {
 void generic_ukernel_f32(const UkArgs& g) {
   float acc[kMR][kNR];
   start(acc, g);
-  for (int64_t s = 0; s < g.steps; ++s) {
-    const uint32_t* b = g.b + s * kNR;
-    for (int i = 0; i < g.mr; ++i) {
-      float ai = f32_bits(a_unit(g, i, s));
-      for (int j = 0; j < g.nr; ++j) acc[i][j] = std::fma(ai, f32_bits(b[j]), acc[i][j]);
+  for_runs(g, [&](const char* a, const uint32_t* b0, int64_t steps) {
+    for (int64_t s = 0; s < steps; ++s) {
+      const uint32_t* b = b0 + s * kNR;
+      for (int i = 0; i < g.mr; ++i) {
+        float ai = f32_bits(a_unit(a, g, i, s));
+        for (int j = 0; j < g.nr; ++j) acc[i][j] = std::fma(ai, f32_bits(b[j]), acc[i][j]);
+      }
     }
-  }
+  });
   finish(acc, g);
 }
 
@@ -72,19 +89,20 @@ void generic_ukernel_f32(const UkArgs& g) {
 void generic_ukernel_bf16(const UkArgs& g) {
   float acc[kMR][kNR];
   start(acc, g);
-  for (int64_t s = 0; s < g.steps; ++s) {
-    const uint32_t* b = g.b + s * kNR;
-    for (int i = 0; i < g.mr; ++i) {
-      uint32_t ai = a_unit(g, i, s);
-      float a_lo = flush(f32_bits(ai << 16)), a_hi = flush(f32_bits(ai & 0xffff0000u));
-      for (int j = 0; j < g.nr; ++j) {
-        float b_lo = flush(f32_bits(b[j] << 16)), b_hi = flush(f32_bits(b[j] & 0xffff0000u));
-        float c = flush(std::fma(a_hi, b_hi, flush(acc[i][j])));
-        acc[i][j] = flush(std::fma(a_lo, b_lo, c));
+  for_runs(g, [&](const char* a, const uint32_t* b0, int64_t steps) {
+    for (int64_t s = 0; s < steps; ++s) {
+      const uint32_t* b = b0 + s * kNR;
+      for (int i = 0; i < g.mr; ++i) {
+        uint32_t ai = a_unit(a, g, i, s);
+        for (int j = 0; j < g.nr; ++j) acc[i][j] = bf16_step(acc[i][j], ai, b[j]);
       }
     }
-  }
+  });
   finish(acc, g);
+}
+
+float chain_step(bool bf16, float c, uint32_t a, uint32_t b) {
+  return bf16 ? bf16_step(c, a, b) : std::fma(f32_bits(a), f32_bits(b), c);
 }
 
 void generic_pack(uint32_t* dst, int P, const void* src, bool bf16, int64_t lanes, int64_t k,

@@ -25,10 +25,20 @@ struct TileStore {
   bool bf16 = false;
   const float* row_bias = nullptr;
   const float* col_bias = nullptr;
+  bool stream = false;  // non-temporal stores for rows on whole cache lines (large outputs)
+};
+
+// A run of consecutive k steps whose A units are not where the previous run's end:
+// an implicit-GEMM tap (conv). The run reads A from a + a bytes (same row and step
+// strides) and B from b + b units; runs follow each other in the chain.
+struct Seg {
+  int64_t a = 0;      // bytes from UkArgs::a
+  int64_t b = 0;      // 32-bit units from UkArgs::b
+  int64_t steps = 0;  // k steps (f32) or k pairs (bf16)
 };
 
 struct UkArgs {
-  int64_t steps = 0;            // k steps (f32) or k pairs (bf16)
+  int64_t steps = 0;            // k steps (f32) or k pairs (bf16); ignored with segs
   const uint32_t* a = nullptr;  // A unit (row i, step s) at a + i * a_row + s * a_step bytes:
   int64_t a_row = 4;            // a packed panel (the defaults), or rows of a row-major
   int64_t a_step = kMR * 4;     // matrix read in place (a_row = its row stride in bytes)
@@ -38,6 +48,8 @@ struct UkArgs {
   int mr = kMR, nr = kNR;       // valid rows and columns of the tile
   bool load_c = false;          // start each chain from c (else from +0)
   const TileStore* store = nullptr;
+  const Seg* segs = nullptr;  // set: the chain is these runs in order (steps unused)
+  int nsegs = 0;
 };
 
 using Ukernel = void (*)(const UkArgs&);
@@ -68,6 +80,11 @@ void avx512_ukernel_f32(const UkArgs& g);
 void avx512_pack(uint32_t* dst, int P, const void* src, bool bf16, int64_t lanes, int64_t k,
                  int64_t ls, int64_t ks);
 void avx512bf16_ukernel_bf16(const UkArgs& g);
+
+// One step of one accumulator's chain, as every kernel computes it: c + a * b for f32
+// units, vdpbf16ps's lane (odd pair element first, denormals flushed) for bf16 pairs.
+// For elements a caller computes outside the kernels (conv's exact padding path).
+float chain_step(bool bf16, float c, uint32_t a, uint32_t b);
 
 // The kernels for this CPU (chosen once), or the portable ones when forced.
 const Isa& isa();
