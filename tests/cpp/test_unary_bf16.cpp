@@ -95,8 +95,8 @@ TEST(UnaryBF16, EveryInputWithinOneUlpOfExact) {
         if (!ok) {
           ++bad;
           ADD_FAILURE() << op.name << (op.args.empty() ? "" : " " + op.args[0]) << " x=" << x
-                        << " got=" << gv << " exact=" << exact
-                        << " (bf16 " << bf16_to_f32(want) << ")";
+                        << " got=" << gv << " exact=" << exact << " (bf16 " << bf16_to_f32(want)
+                        << ")";
         }
       }
     }

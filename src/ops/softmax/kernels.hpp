@@ -49,8 +49,9 @@ struct SoftmaxStats {
 };
 
 // `carry` folded with the blocks of `len` contiguous elements that start at a
-// multiple of kSoftmaxBlock within their row (len itself is free).
-SoftmaxStats softmax_row_stats(DType ti, const void* x, int64_t len,
+// multiple of kSoftmaxBlock within their row (len itself is free). The output
+// dtype `to` picks the exp, as in softmax_row_apply.
+SoftmaxStats softmax_row_stats(DType ti, DType to, const void* x, int64_t len,
                                const SoftmaxStats& carry = {});
 // Merge of two consecutive pieces (a before b); deterministic (expf).
 inline SoftmaxStats softmax_merge(const SoftmaxStats& a, const SoftmaxStats& b) {

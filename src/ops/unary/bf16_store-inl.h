@@ -1,9 +1,9 @@
 // bf16 stores by vcvtne2ps2bf16 (avx512_bf16: round to nearest even in one
 // instruction, where Highway 1.0.3's DemoteTo truncates and simd_io's integer
-// rounding takes ~8 ops a vector) and the map loop that uses them. Include
-// after simd_io-inl.h inside a foreach_target TU that adds the target
-// (OOMLESS_BF16_CVT_TARGET below) right after HWY_BEFORE_NAMESPACE(): the loop
-// must be compiled with avx512bf16 and only runs where the CPU has it.
+// rounding takes ~8 ops a vector) and the map loop that uses them (include
+// inside a foreach_target TU). On AVX-512 targets the loop is one function
+// compiled with avx512bf16 (called, not inlined: it runs only where the CPU
+// has the extension; everything it inlines stays of the base target).
 #ifndef OOMLESS_BF16_CVT_ONCE
 #define OOMLESS_BF16_CVT_ONCE
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
@@ -30,10 +30,11 @@
 #define OOMLESS_BF16_CVT_TARGET 0
 #endif
 
-HWY_BEFORE_NAMESPACE();
 #if OOMLESS_BF16_CVT_TARGET
-#pragma GCC target("avx512bf16")
+#define OOMLESS_ATTR_BF16 __attribute__((target("avx512bf16")))
 #endif
+
+HWY_BEFORE_NAMESPACE();
 namespace oomless::ops::HWY_NAMESPACE {
 
 #if OOMLESS_BF16_CVT_TARGET
@@ -47,7 +48,7 @@ inline bool HasBf16Cvt() {
 // inputs to zero: a pair with one takes the integer rounding (same bits for
 // every other value, NaN included).
 template <bool kStream, class DF>
-HWY_INLINE void StoreF2Cvt(DF df, hn::VFromD<DF> a, hn::VFromD<DF> b, uint16_t* p) {
+OOMLESS_ATTR_BF16 HWY_INLINE void StoreF2Cvt(DF df, hn::VFromD<DF> a, hn::VFromD<DF> b, uint16_t* p) {
   if (HWY_UNLIKELY((_mm512_fpclass_ps_mask(a.raw, 0x20) | _mm512_fpclass_ps_mask(b.raw, 0x20)) !=
                    0))
     return StoreF2<kStream>(df, a, b, p);
@@ -58,9 +59,9 @@ HWY_INLINE void StoreF2Cvt(DF df, hn::VFromD<DF> a, hn::VFromD<DF> b, uint16_t* 
     _mm512_storeu_si512(p, v);
 }
 
-// MapF32 for bf16 with the instruction's stores; identical results.
-template <bool kStream, class F>
-HWY_INLINE void MapBF16Cvt(const uint16_t* in, uint16_t* out, int64_t n, const F& f) {
+// MapF32 to bf16 with the instruction's stores; identical results.
+template <bool kStream, class TI, class F>
+OOMLESS_ATTR_BF16 HWY_NOINLINE void MapBF16Cvt(const TI* in, uint16_t* out, int64_t n, const F& f) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t i = 0;
@@ -80,11 +81,12 @@ HWY_INLINE void MapBF16Cvt(const uint16_t* in, uint16_t* out, int64_t n, const F
   for (; i + N <= n; i += N) StoreF(df, f(df, LoadF(df, in + i)), out + i);
   if (i < n) MapPartial(in + i, out + i, n - i, f);
 }
+#undef OOMLESS_ATTR_BF16
 #endif
 
 // bf16 map: the instruction's stores where the CPU has them, else MapF32.
-template <bool kStream, class F>
-HWY_INLINE void MapBF16(const uint16_t* in, uint16_t* out, int64_t n, const F& f) {
+template <bool kStream, class TI, class F>
+HWY_INLINE void MapBF16(const TI* in, uint16_t* out, int64_t n, const F& f) {
 #if OOMLESS_BF16_CVT_TARGET
   if (HasBf16Cvt()) return MapBF16Cvt<kStream>(in, out, n, f);
 #endif

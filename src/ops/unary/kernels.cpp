@@ -28,9 +28,6 @@
 #include "ops/unary/simd_io-inl.h"
 
 HWY_BEFORE_NAMESPACE();
-#if OOMLESS_BF16_CVT_TARGET
-#pragma GCC target("avx512bf16")  // MapBF16's stores (run only where the CPU has them)
-#endif
 namespace oomless::ops::HWY_NAMESPACE {
 namespace {
 
