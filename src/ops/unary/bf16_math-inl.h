@@ -6,7 +6,7 @@
 // reciprocal estimate (rcp14 on AVX-512: e_r < 2^-14; rcpps on AVX2:
 // e_r < 1.5 * 2^-12; exact on the scalar target) instead of a division, short
 // series. Each states its f32 error before the bf16 rounding; all are below
-// 2^-10.4 on every target (AVX-512: below 2^-13). Lanes outside a functor's
+// 2^-10.4 on every target (AVX-512: below 2^-12.5). Lanes outside a functor's
 // fast domain (NaN, infinities where the fast form breaks, results that would
 // be subnormal) take an accurate tail for that lane only, so an element's
 // result never depends on its neighbours. tests/cpp/test_unary_bf16.cpp checks
