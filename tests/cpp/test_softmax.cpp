@@ -201,7 +201,7 @@ TEST(Softmax, PiecewiseRowApiMatchesKernel) {
     const std::vector<int64_t> starts = {0, ops::kSoftmaxBlock, 3 * ops::kSoftmaxBlock, len};
     ops::SoftmaxStats st;
     for (size_t p = 0; p + 1 < starts.size(); ++p)
-      st = ops::softmax_row_stats(dt, px + starts[p] * es, starts[p + 1] - starts[p], st);
+      st = ops::softmax_row_stats(dt, dt, px + starts[p] * es, starts[p + 1] - starts[p], st);
     for (size_t p = 0; p + 1 < starts.size(); ++p)
       ops::softmax_row_apply(dt, px + starts[p] * es, dt, po + starts[p] * es,
                              starts[p + 1] - starts[p], st);

@@ -68,7 +68,7 @@ std::vector<Tensor> exec_softmax(const OpCall& call) {
 #pragma omp parallel for schedule(static)
       for (int64_t p = 0; p < pieces; ++p) {
         auto [off, n] = piece(p);
-        part[p] = softmax_row_stats(in.dtype(), pi + off * static_cast<int64_t>(ei), n);
+        part[p] = softmax_row_stats(in.dtype(), to, pi + off * static_cast<int64_t>(ei), n);
       }
       SoftmaxStats st;
       for (const auto& s : part) st = softmax_merge(st, s);

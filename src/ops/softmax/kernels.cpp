@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <type_traits>
 
 #include "hwy/cache_control.h"
 
@@ -19,11 +20,42 @@
 // Order matters: foreach_target re-includes this file per target.
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "ops/unary/bf16_math-inl.h"
+#include "ops/unary/bf16_store-inl.h"
 #include "ops/unary/simd_io-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace oomless::ops::HWY_NAMESPACE {
 namespace {
+
+// The exp of last-dim rows: f32 outputs FastExp (1 ulp); bf16 outputs ExpB
+// (2^-17.2, see the numerics in kernels.hpp), FastExp below its range (keeps
+// subnormal terms).
+struct ExpF32 {
+  template <class D, class V>
+  HWY_INLINE V operator()(D d, V t) const {
+    return FastExp(d, t);
+  }
+};
+struct ExpBF16 {
+  template <class D, class V>
+  HWY_INLINE V operator()(D d, V t) const {
+    const V lo = hn::Set(d, -86.5f);
+    return WithTail(d, t, ExpB(d, hn::Max(t, lo)), hn::Ge(t, lo),
+                    [](D d2, V v) { return FastExp(d2, v); });
+  }
+};
+template <class TO>
+using ExpFor = std::conditional_t<std::is_same_v<TO, uint16_t>, ExpBF16, ExpF32>;
+
+// MapF32, with the avx512_bf16 stores for bf16 outputs.
+template <bool kStream = false, class TI, class TO, class F>
+HWY_INLINE void Map(const TI* in, TO* out, int64_t n, const F& f) {
+  if constexpr (std::is_same_v<TO, uint16_t>)
+    MapBF16<kStream>(in, out, n, f);
+  else
+    MapF32<kStream>(in, out, n, f);
+}
 
 using DF = hn::ScalableTag<float>;
 using VF = hn::VFromD<DF>;
@@ -55,8 +87,9 @@ HWY_INLINE void StorePartial(DF df, VF v, T* p, int64_t count) {
 
 // Stats of one block (<= kSoftmaxBlock elements); stores exp(x - max) into
 // `scratch` when given. The lane of each element depends only on its offset.
-template <class T>
+template <class Exp, class T>
 SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch, const T* next = nullptr) {
+  const Exp exp;
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const VF ninf = hn::Set(df, -INFINITY);
@@ -77,10 +110,10 @@ SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch, const T* next = n
   VF s0 = hn::Zero(df), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    const VF e0 = FastExp(df, hn::Sub(LoadF(df, x + i), vm));
-    const VF e1 = FastExp(df, hn::Sub(LoadF(df, x + i + N), vm));
-    const VF e2 = FastExp(df, hn::Sub(LoadF(df, x + i + 2 * N), vm));
-    const VF e3 = FastExp(df, hn::Sub(LoadF(df, x + i + 3 * N), vm));
+    const VF e0 = exp(df, hn::Sub(LoadF(df, x + i), vm));
+    const VF e1 = exp(df, hn::Sub(LoadF(df, x + i + N), vm));
+    const VF e2 = exp(df, hn::Sub(LoadF(df, x + i + 2 * N), vm));
+    const VF e3 = exp(df, hn::Sub(LoadF(df, x + i + 3 * N), vm));
     if (scratch) {
       hn::StoreU(e0, df, scratch + i);
       hn::StoreU(e1, df, scratch + i + N);
@@ -94,7 +127,7 @@ SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch, const T* next = n
   }
   for (; i < n; i += N) {
     const int64_t cnt = std::min(N, n - i);
-    const VF e = FastExp(df, hn::Sub(LoadPadded(df, x + i, cnt, -INFINITY), vm));
+    const VF e = exp(df, hn::Sub(LoadPadded(df, x + i, cnt, -INFINITY), vm));
     if (scratch) StorePartial(df, e, scratch + i, cnt);
     s0 = hn::Add(s0, e);
   }
@@ -102,10 +135,10 @@ SoftmaxStats BlockStats(const T* x, int64_t n, float* scratch, const T* next = n
   return st;
 }
 
-template <class T>
+template <class Exp, class T>
 SoftmaxStats RowStats(const T* x, int64_t len, SoftmaxStats st = {}) {
   for (int64_t b = 0; b < len; b += kSoftmaxBlock)
-    st = softmax_merge(st, BlockStats(x + b, std::min(kSoftmaxBlock, len - b), nullptr));
+    st = softmax_merge(st, BlockStats<Exp>(x + b, std::min(kSoftmaxBlock, len - b), nullptr));
   return st;
 }
 
@@ -122,11 +155,12 @@ struct Same {
     return v;
   }
 };
+template <class Exp>
 struct ExpScale {
   float max, inv;
   template <class D, class V>
   HWY_INLINE V operator()(D d, V x) const {
-    return hn::Mul(FastExp(d, hn::Sub(x, hn::Set(d, max))), hn::Set(d, inv));
+    return hn::Mul(Exp()(d, hn::Sub(x, hn::Set(d, max))), hn::Set(d, inv));
   }
 };
 struct FillNaN {
@@ -142,17 +176,17 @@ HWY_INLINE bool Bad(const SoftmaxStats& st) {
 
 template <class TI, class TO>
 void RowApply(const TI* x, TO* out, int64_t len, const SoftmaxStats& st) {
-  if (Bad(st)) return MapF32(x, out, len, FillNaN{});
-  MapF32(x, out, len, ExpScale{st.max, 1.f / st.sum});
+  if (Bad(st)) return Map(x, out, len, FillNaN{});
+  Map(x, out, len, ExpScale<ExpFor<TO>>{st.max, 1.f / st.sum});
 }
 
 template <bool kStream, class TI, class TO>
 void LastDimRow(const TI* x, TO* out, int64_t len, float* scratch, const TI* next) {
-  if (len > kSoftmaxBlock) return RowApply(x, out, len, RowStats(x, len));
+  if (len > kSoftmaxBlock) return RowApply(x, out, len, RowStats<ExpFor<TO>>(x, len));
   // Same stats as RowStats (one block), and exp values already in scratch.
-  const SoftmaxStats st = BlockStats(x, len, scratch, next);
-  if (Bad(st)) return MapF32(x, out, len, FillNaN{});
-  MapF32<kStream>(scratch, out, len, Scale{1.f / st.sum});
+  const SoftmaxStats st = BlockStats<ExpFor<TO>>(x, len, scratch, next);
+  if (Bad(st)) return Map(x, out, len, FillNaN{});
+  Map<kStream>(scratch, out, len, Scale{1.f / st.sum});
 }
 
 // Softmax down `len` rows for `count` (<= Lanes) adjacent inner positions.
@@ -286,9 +320,11 @@ void SoftmaxRun(int combo, const void* in, void* out, const SoftmaxGeom& g) {
   Run<uint16_t, float>(in, out, g);
 }
 
-SoftmaxStats SoftmaxRowStats(int bf16, const void* x, int64_t len, const SoftmaxStats& carry) {
-  if (bf16) return RowStats(static_cast<const uint16_t*>(x), len, carry);
-  return RowStats(static_cast<const float*>(x), len, carry);
+// combo as SoftmaxRun: the output dtype picks the exp.
+SoftmaxStats SoftmaxRowStats(int combo, const void* x, int64_t len, const SoftmaxStats& carry) {
+  if (combo == 1) return RowStats<ExpBF16>(static_cast<const uint16_t*>(x), len, carry);
+  if (combo == 2) return RowStats<ExpF32>(static_cast<const uint16_t*>(x), len, carry);
+  return RowStats<ExpF32>(static_cast<const float*>(x), len, carry);
 }
 
 void SoftmaxRowApply(int combo, const void* x, void* out, int64_t len, const SoftmaxStats& st) {
@@ -322,8 +358,9 @@ void softmax_kernel(DType ti, const void* in, DType to, void* out, const Softmax
   HWY_DYNAMIC_DISPATCH(SoftmaxRun)(combo_of(ti, to), in, out, g);
 }
 
-SoftmaxStats softmax_row_stats(DType ti, const void* x, int64_t len, const SoftmaxStats& carry) {
-  return HWY_DYNAMIC_DISPATCH(SoftmaxRowStats)(ti == DType::BF16 ? 1 : 0, x, len, carry);
+SoftmaxStats softmax_row_stats(DType ti, DType to, const void* x, int64_t len,
+                               const SoftmaxStats& carry) {
+  return HWY_DYNAMIC_DISPATCH(SoftmaxRowStats)(combo_of(ti, to), x, len, carry);
 }
 
 void softmax_row_apply(DType ti, const void* x, DType to, void* out, int64_t len,

@@ -16,7 +16,10 @@
 // up to kSoftmaxBlock terms per block in 4 x lanes f32 accumulators, then merges
 // blocks with expf. Relative error <= (4 + |x - M| + len / (4 lanes)) * 2^-24
 // worst case (x - M is rounded in f32 before exp, exact for bf16 inputs), with
-// sqrt(len) instead of len typical; bf16 then rounds once.
+// sqrt(len) instead of len typical; bf16 then rounds once. bf16 outputs use
+// ExpB instead (unary/bf16_math-inl.h, relative error < 2^-17.2; FastExp
+// below -86.5 so tiny terms stay exact): the output's f32 error stays below
+// 2^-15, far inside the 2^-9 that keeps it within 1 bf16 ulp.
 // Rows holding NaN or +inf, or only -inf, give NaN like torch.
 #pragma once
 #include <cmath>
@@ -49,8 +52,9 @@ struct SoftmaxStats {
 };
 
 // `carry` folded with the blocks of `len` contiguous elements that start at a
-// multiple of kSoftmaxBlock within their row (len itself is free).
-SoftmaxStats softmax_row_stats(DType ti, const void* x, int64_t len,
+// multiple of kSoftmaxBlock within their row (len itself is free). The output
+// dtype `to` picks the exp, as in softmax_row_apply.
+SoftmaxStats softmax_row_stats(DType ti, DType to, const void* x, int64_t len,
                                const SoftmaxStats& carry = {});
 // Merge of two consecutive pieces (a before b); deterministic (expf).
 inline SoftmaxStats softmax_merge(const SoftmaxStats& a, const SoftmaxStats& b) {
