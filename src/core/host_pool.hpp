@@ -39,4 +39,18 @@ Stats stats();
 // Gives the pages of free blocks and cached arenas back to the kernel.
 void trim();
 
+// Allocation-failure injection, for tests: once armed with k >= 1, the k-th
+// host allocation from then on (pool block, arena, tensor storage, mapped
+// file) throws HostOutOfMemory, as a real failure would. OOMLESS_FAIL_ALLOC=k
+// arms it at start-up. count() is the number of allocations since the last
+// arm() or reset_count().
+namespace inject {
+void arm(int64_t k);
+void disarm();
+void reset_count();
+int64_t count();
+// Called by every allocation site; throws when this allocation is the armed one.
+void check(size_t bytes, const char* what);
+}  // namespace inject
+
 }  // namespace oomless::host_pool
