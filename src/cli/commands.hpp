@@ -30,5 +30,6 @@ void add_query(CLI::App& app, Registry& reg, Keep& keep);
 void add_run(CLI::App& app, Registry& reg, Keep& keep);
 void add_listing(CLI::App& app, Registry& reg, Keep& keep);
 void add_sweep(CLI::App& app, Registry& reg, Keep& keep);  // sweep, merge
+void add_model(CLI::App& app, Registry& reg, Keep& keep);  // model query, model plan
 
 }  // namespace oomless::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   cli::add_query(app, reg, keep);
   cli::add_run(app, reg, keep);
   cli::add_sweep(app, reg, keep);
+  cli::add_model(app, reg, keep);
   cli::add_listing(app, reg, keep);
   try {
     app.parse(argc, argv);

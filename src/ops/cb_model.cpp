@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "ops/device_cost.hpp"
 #include "ops/families.hpp"
 
 namespace oomless::ops {
@@ -279,6 +280,11 @@ std::vector<CircularBuffer> cb_movement(const OpDesc& op, CbArgs in, const Outpu
   switch (static_cast<MovementOp>(op.variant)) {
     case MovementOp::Identity:
       return {};
+    case MovementOp::Slice:
+    case MovementOp::Select:
+      // A range of whole pages is a view; anything else is TT-NN's slice program.
+      return needs_device_buffer(op, in, out, 0, args, l) ? copy_cbs(op, x, o, l)
+                                                          : std::vector<CircularBuffer>{};
     case MovementOp::View:
     case MovementOp::UnsafeView:
     case MovementOp::Unsqueeze:

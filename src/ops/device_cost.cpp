@@ -75,6 +75,17 @@ bool needs_device_buffer(const OpDesc& op, const std::vector<TensorSpec>& inputs
         // Device tensors have no zero strides: a real broadcast is materialised.
         if (numel(o) != numel(in)) return true;
         break;
+      case MovementOp::Slice:
+      case MovementOp::Select: {
+        // A contiguous range of pages, as a split's piece: step 1 along a dim
+        // that only size-1 dims precede and that is not a page dim.
+        int64_t rank = static_cast<int64_t>(in.size());
+        int64_t dim = args.get_int("dim");
+        dim = dim < 0 ? dim + rank : dim;
+        bool step1 =
+            static_cast<MovementOp>(op.variant) == MovementOp::Select || args.get_int("step") == 1;
+        return !(step1 && leading_slice(in, dim, layout));
+      }
       default:
         break;
     }

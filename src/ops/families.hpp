@@ -33,7 +33,9 @@ enum class MovementOp {
   Expand,
   Clone,
   Copy,
-  Identity
+  Identity,
+  Slice,
+  Select
 };
 enum class ConcatOp { Cat, Stack };
 enum class SplitOp { Split, SplitWithSizes };

@@ -159,6 +159,19 @@ Shape from_nchw(const Nchw& x, bool channels_last) {
 
 }  // namespace
 
+SliceRange slice_range(std::string_view op, int64_t size, const Args& a) {
+  int64_t step = a.get_int("step");
+  if (step <= 0) fail(op, fmt::format("slice step must be positive, got {}", step));
+  // aten::slice: None is the whole range; negatives count from the end; clamp.
+  int64_t start = a.is_none("start") ? 0 : a.get_int("start");
+  int64_t end = a.is_none("end") ? size : a.get_int("end");
+  if (start < 0) start += size;
+  if (end < 0) end += size;
+  start = std::clamp<int64_t>(start, 0, size);
+  end = std::clamp<int64_t>(end, start, size);
+  return {start, (end - start + step - 1) / step, step};
+}
+
 OutputSpec infer_unary(const OpDesc& op, const std::vector<TensorSpec>& in, const Args& a) {
   const TensorSpec& x = in[0];
   auto v = static_cast<UnaryOp>(op.variant);
@@ -459,6 +472,26 @@ OutputSpec infer_movement(const OpDesc& op, const std::vector<TensorSpec>& in, c
       return single(x.shape, x.dtype);
     case MovementOp::Identity:
       return single(x.shape, x.dtype, 0);
+    case MovementOp::Slice: {
+      if (r == 0) fail(op.name, "slice() cannot be applied to a 0-dim tensor.");
+      int64_t d = normalize_dim(a.get_int("dim"), r, op.name);
+      SliceRange s = slice_range(op.name, x.shape[d], a);
+      Shape out = x.shape;
+      out[d] = s.length;
+      return single(out, x.dtype, 0);
+    }
+    case MovementOp::Select: {
+      if (r == 0) fail(op.name, "select() cannot be applied to a 0-dim tensor.");
+      int64_t d = normalize_dim(a.get_int("dim"), r, op.name);
+      int64_t index = a.get_int("index"), size = x.shape[d];
+      if (index < -size || index >= size)
+        fail(op.name, fmt::format("select(): index {} out of range for tensor of size {} at "
+                                  "dimension {}",
+                                  index, S(x.shape), d));
+      Shape out = x.shape;
+      out.erase(out.begin() + d);
+      return single(out, x.dtype, 0);
+    }
   }
   fail(op.name, "unknown movement op");
 }

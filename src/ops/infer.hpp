@@ -5,6 +5,13 @@
 
 namespace oomless::ops {
 
+// aten::slice's range along a dim of `size` (args start, end, step): the first
+// index, the number of indices, the step. Throws InvalidArgument for step <= 0.
+struct SliceRange {
+  int64_t start = 0, length = 0, step = 1;
+};
+SliceRange slice_range(std::string_view op, int64_t size, const Args& a);
+
 OutputSpec infer_unary(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
 OutputSpec infer_binary(const OpDesc&, const std::vector<TensorSpec>&, const Args&);
 OutputSpec infer_softmax(const OpDesc&, const std::vector<TensorSpec>&, const Args&);

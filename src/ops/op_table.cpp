@@ -237,6 +237,16 @@ std::vector<OpDesc> build() {
                        "self's shape and dtype with src's values (src broadcast)"));
   t.push_back(movement("identity", "nn.Identity", {}, MovementOp::Identity, 1, {},
                        "the input itself (no aten op)"));
+  // Views a traced graph holds (not seed ops).
+  t.push_back(movement("slice", "aten.slice.Tensor", {}, MovementOp::Slice, 1,
+                       {{"dim", T::Int, int64_t{0}},
+                        {"start", T::Int, None, false, "None: 0; negative counts from the end"},
+                        {"end", T::Int, None, false, "None: the end; clamped to the size"},
+                        {"step", T::Int, int64_t{1}, false, "positive"}},
+                       "every step-th index in [start, end) of dim (a view)"));
+  t.push_back(movement("select", "aten.select.int", {}, MovementOp::Select, 1,
+                       {{"dim", T::Int, None, true}, {"index", T::Int, None, true}},
+                       "index `index` of dim, the dim removed (a view)"));
   // Joining and splitting.
   t.push_back({"cat",
                "aten.cat.default",

@@ -112,17 +112,19 @@ std::vector<SplitAxis> reduce_axes(const std::vector<TensorSpec>& in, const Args
   return axes;
 }
 
-// Every GEMM output element is the same chain of operations wherever the rows are
-// cut (ops/gemm/gemm.hpp: kRowAlign is 1), so row chunks may start anywhere.
+// Every GEMM output element is the same chain of operations wherever the rows or
+// columns are cut (ops/gemm/gemm.hpp: kRowAlign and kColAlign are 1), so chunks may
+// start anywhere. Columns (B's columns) come after rows: a graph chains attention's
+// second bmm along them (its query tokens are B's columns).
 std::vector<SplitAxis> matmul_axes(MatmulOp m, const std::vector<TensorSpec>& in,
                                    const OutputSpec& out) {
   constexpr int64_t tile = gemm::kRowAlign;
   switch (m) {
     case MatmulOp::Mm:
-      return {{0, {0, -1}, tile}};
+      return {{0, {0, -1}, tile}, {1, {-1, 1}, gemm::kColAlign}};
     case MatmulOp::Bmm:
       // Batch entries are independent GEMMs.
-      return {{0, {0, 0}, 1}, {1, {1, -1}, tile}};
+      return {{0, {0, 0}, 1}, {1, {1, -1}, tile}, {2, {-1, 2}, gemm::kColAlign}};
     case MatmulOp::Addmm: {
       const Shape& bias = in[0].shape;
       int bias_dim = rank(bias) == 2 && bias[0] != 1 ? 0 : -1;

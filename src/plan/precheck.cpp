@@ -281,11 +281,27 @@ Placement place_call(device::Device& dev, const CallSpec& call,
   p.inputs = std::move(inputs);
   try {
     BufferType out_type = call.out_memory.value_or(call.in_memory);
-    bool runs_program = call.inputs.empty();
+    // Views (movement, split) run a program only when they copy; every other op
+    // computes, even when its output reuses its input's pages (silu_).
+    bool runs_program = call.inputs.empty() || (call.op->family != ops::Family::Movement &&
+                                                call.op->family != ops::Family::Split);
     for (size_t i = 0; i < r.outputs.outputs.size(); ++i) {
       std::string what = "output " + std::to_string(i);
-      if (!ops::needs_device_buffer(*call.op, call.inputs, r.outputs, i, call.args, call.layout)) {
-        AllocationRecord a{what + " (view of input " + std::to_string(r.outputs.view_of[i]) + ")",
+      bool reuses = call.inplace && i == 0 && !call.inputs.empty();
+      if (i < call.out_placed.size() && call.out_placed[i]) {
+        AllocationRecord a{what + " (into a placed buffer)", out_type, r.outputs.outputs[i].shape};
+        a.fits = true;
+        a.is_view = true;
+        r.allocations.push_back(a);
+        p.outputs.push_back(nullptr);
+        runs_program = true;
+        continue;
+      }
+      if (reuses ||
+          !ops::needs_device_buffer(*call.op, call.inputs, r.outputs, i, call.args, call.layout)) {
+        int src = reuses ? 0 : r.outputs.view_of[i];
+        AllocationRecord a{what + (reuses ? " (in place of input 0)"
+                                          : " (view of input " + std::to_string(src) + ")"),
                            call.in_memory, r.outputs.outputs[i].shape};
         a.fits = true;
         a.is_view = true;
@@ -294,11 +310,14 @@ Placement place_call(device::Device& dev, const CallSpec& call,
         continue;
       }
       runs_program = true;
-      p.outputs.push_back(record(dev, call, r, what, r.outputs.outputs[i], out_type));
+      ops::TensorSpec stored = r.outputs.outputs[i];
+      if (i < call.out_storage.size() && !call.out_storage[i].empty())
+        stored.shape = call.out_storage[i];
+      p.outputs.push_back(record(dev, call, r, what, stored, out_type));
       for (int set = 1; set < call.buffer_sets; ++set)
         p.spare.push_back(record(dev, call, r,
-                                 what + " (buffer set " + std::to_string(set + 1) + ")",
-                                 r.outputs.outputs[i], out_type));
+                                 what + " (buffer set " + std::to_string(set + 1) + ")", stored,
+                                 out_type));
     }
     if (runs_program) {
       ops::DeviceContext ctx{call.layout, &profile};

@@ -29,6 +29,16 @@ struct CallSpec {
   // Stream tiles through small CBs (online softmax, blocked reductions, K-split
   // matmul) instead of the TT-NN program's whole-row CBs.
   bool streaming_cbs = false;
+  // Output 0 is written into input 0's buffer (aten's in-place ops such as add_):
+  // no new buffer, the program still runs.
+  bool inplace = false;
+  // Per output, the shape whose pages the device stores when it is not the inferred
+  // one (TT-NN keeps NHWC activations as [1,1,N*H*W,C]; a graph stores a permuted
+  // tensor in its memory order). Missing or empty entries: the inferred shape.
+  std::vector<Shape> out_storage;
+  // Outputs written into buffers the caller already placed (a graph's chunked
+  // chain writes each chunk of its result into the whole tensor): not allocated.
+  std::vector<bool> out_placed;
 };
 
 // The CBs of a streaming program: two tiles (or rows) per input and output,

@@ -431,6 +431,21 @@ TEST(InferMovement, ViewAndUnsafeView) {
   expect_error("view", {{0, 3}}, {"size=0,-1"}, {"ambiguous", "[0,-1]"});
 }
 
+TEST(InferMovement, SliceAndSelectAreAtensViews) {
+  // aten::slice clamps start and end, counts negatives from the end, rounds up.
+  EXPECT_EQ(out0("slice", {{4, 10}}, {"dim=1", "start=2", "end=9", "step=3"}), (Shape{4, 3}));
+  EXPECT_EQ(out0("slice", {{4, 10}}, {"dim=-1", "start=-3"}), (Shape{4, 3}));
+  EXPECT_EQ(out0("slice", {{4, 10}}, {"start=1", "end=100"}), (Shape{3, 10}));
+  EXPECT_EQ(out0("slice", {{4, 10}}, {"dim=1", "start=8", "end=2"}), (Shape{4, 0}));
+  EXPECT_EQ(infer("slice", {{4, 10}}, {"dim=0"}).view_of, std::vector<int>{0});
+  expect_error("slice", {{4, 10}}, {"step=0"}, {"slice step must be positive, got 0"});
+  expect_error("slice", {{}}, {}, {"0-dim"});
+  EXPECT_EQ(out0("select", {{4, 10, 3}}, {"dim=1", "index=-1"}), (Shape{4, 3}));
+  EXPECT_EQ(infer("select", {{4, 10}}, {"dim=0", "index=3"}).view_of, std::vector<int>{0});
+  expect_error("select", {{4, 10}}, {"dim=1", "index=10"},
+               {"index 10 out of range for tensor of size [4,10] at dimension 1"});
+}
+
 TEST(InferMovement, UnsqueezeExpand) {
   EXPECT_EQ(out0("unsqueeze", {{2, 3}}, {"dim=2"}), (Shape{2, 3, 1}));
   EXPECT_EQ(out0("unsqueeze", {{2, 3}}, {"dim=-1"}), (Shape{2, 3, 1}));
@@ -630,7 +645,8 @@ TEST(InferMatmul, Errors) {
 
 TEST(InferTable, EveryOpHasAnInferRule) {
   // The 46 seed names and convolution resolve and produce at least one output.
-  EXPECT_EQ(ops::op_table().size(), 47u);
+  // And the views a traced graph holds: slice, select.
+  EXPECT_EQ(ops::op_table().size(), 49u);
   for (const auto& op : ops::op_table()) {
     EXPECT_NE(op.infer, nullptr) << op.name;
     EXPECT_NE(op.cbs, nullptr) << op.name;

@@ -31,6 +31,7 @@
 #include "exec/planned.hpp"
 #include "ops/dropout/kernels.hpp"
 #include "ops/families.hpp"
+#include "ops/gemm/gemm.hpp"
 #include "plan/planner.hpp"
 
 using namespace oomless;
@@ -223,6 +224,20 @@ Draft draft(const ops::OpDesc& op, Rng& g, DType dtype) {
           }
           if (g.coin()) size.insert(size.begin(), g.in(1, 3));
           d.args = {"size=" + ints(size)};
+          break;
+        }
+        case ops::MovementOp::Slice: {
+          int k = static_cast<int>(g.in(0, r - 1));
+          d.args = {
+              "dim=" + std::to_string(k - (g.coin() ? r : 0)),
+              "start=" + std::to_string(g.in(-x[k], x[k])),
+              "end=" + (g.coin(0.2) ? std::string("none") : std::to_string(g.in(-x[k], x[k] + 2))),
+              "step=" + std::to_string(g.in(1, 3))};
+          break;
+        }
+        case ops::MovementOp::Select: {
+          int k = static_cast<int>(g.in(0, r - 1));
+          d.args = {"dim=" + std::to_string(k), "index=" + std::to_string(g.in(-x[k], x[k] - 1))};
           break;
         }
         case ops::MovementOp::Copy: {
@@ -679,6 +694,34 @@ TEST_F(PlanChunks, MatmulRowChunksNeedNoAlignment) {
     EXPECT_EQ(axes[0].align, 1);
     EXPECT_EQ(axes[1].align, 1);
     expect_tight_equals_free(lin);
+  }
+}
+
+TEST_F(PlanChunks, MatmulColumnChunksMatchTheWholeCall) {
+  // Columns of B cut anywhere (the last axis of mm and bmm; a graph chains
+  // attention's second bmm along it) give the whole call's bits.
+  for (DType dt : {DType::F32, DType::BF16}) {
+    for (const auto& c : {make_call("mm", {{70, 300}, {300, 1300}}, {}, dt),
+                          make_call("bmm", {{3, 40, 96}, {3, 96, 1100}}, {}, dt)}) {
+      SCOPED_TRACE(describe(c));
+      auto out = plan::device_outputs(c);
+      auto axes = ops::split_axes(*c.op, c.inputs, out, c.args);
+      const ops::SplitAxis& cols = axes.back();
+      ASSERT_EQ(cols.out_dim, static_cast<int>(out.outputs[0].shape.size()) - 1);
+      EXPECT_EQ(cols.align, ops::gemm::kColAlign);
+      auto inputs = exec::make_inputs(c, exec::Init::Randn, 13);
+      auto free = run_under(c, inputs, {}, 1).outputs;
+      int64_t n = out.outputs[0].shape.back();
+      plan::Plan p;
+      p.strategy = Strategy::Chunked;
+      p.axis = cols;
+      p.device_call = c;
+      p.device_call.in_memory = device::BufferType::DRAM;
+      p.device_call.out_memory = device::BufferType::DRAM;
+      p.chunk = 333;  // no tile of the kernel is this wide
+      p.num_chunks = (n + p.chunk - 1) / p.chunk;
+      expect_bits(exec::run_planned(p, c, inputs, full_profile()).run.outputs, free);
+    }
   }
 }
 

@@ -153,3 +153,38 @@ TEST(Precheck, BadInputIsAnInvalidArgumentNamingTheOp) {
   EXPECT_THROW(call("softmax", {{2, 3}}, {"bogus=1"}), InvalidArgument);
   EXPECT_THROW(plan::precheck(call("softmax", {{2, 3}}, {"dim=5"}), wormhole()), InvalidArgument);
 }
+
+TEST(Precheck, InPlaceOpsRunTheirProgramWithoutANewBuffer) {
+  // silu_ reuses its input's pages but still runs an eltwise program: 2 CBs of
+  // 2 bf16 tiles.
+  auto r = plan::precheck(call("silu_inplace", {{1, 1, 64, 64}}), wormhole());
+  ASSERT_TRUE(r.fits);
+  ASSERT_EQ(r.allocations.size(), 2u);
+  EXPECT_TRUE(r.allocations[1].is_view);
+  EXPECT_EQ(r.cb_bytes_per_core, 2 * 2 * 2048);
+  // add_: `inplace` writes output 0 into input 0 (3 CBs: in0, in1, out).
+  auto c = call("add", {{1, 1, 64, 64}, {1, 1, 64, 64}});
+  c.inplace = true;
+  r = plan::precheck(c, wormhole());
+  ASSERT_EQ(r.allocations.size(), 3u);
+  EXPECT_EQ(r.allocations[2].what, "output 0 (in place of input 0)");
+  EXPECT_TRUE(r.allocations[2].is_view);
+  EXPECT_EQ(r.cb_bytes_per_core, 3 * 2 * 2048);
+  // A pure view still runs nothing.
+  r = plan::precheck(call("view", {{1, 1, 64, 64}}, {"size=1,64,64"}), wormhole());
+  EXPECT_EQ(r.cb_bytes_per_core, 0);
+}
+
+TEST(Precheck, OutputStorageShapeSetsThePages) {
+  // relu on NHWC [1,136,240,768] stored as TT-NN stores activations,
+  // [1,1,32640,768]: 1020 * 24 = 24480 tiles (not 26112: W is no longer padded
+  // from 240 to 256), ceil(24480 / 64) = 383 per bank.
+  auto c = call("relu", {{1, 136, 240, 768}}, {}, "dram");
+  c.out_memory = device::BufferType::L1;
+  c.out_storage = {{1, 1, 32640, 768}};
+  auto r = plan::precheck(c, wormhole());
+  ASSERT_TRUE(r.fits);
+  EXPECT_EQ(r.allocations[1].pages, 24480);
+  EXPECT_EQ(r.allocations[1].bytes_per_bank, 383 * 2048);
+  EXPECT_EQ(r.allocations[1].shape, (Shape{1, 1, 32640, 768}));
+}

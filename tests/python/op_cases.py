@@ -25,6 +25,8 @@ mul native_batch_norm ones permute relu sigmoid silu silu_inplace softmax softpl
 split_with_sizes splitwithsizes stack sub tanh topk transpose unsafeview unsqueeze
 upsample_nearest2d view""".split()
 assert len(SEED_OPS) == 46
+# Ops of the table beyond the seed's: a traced graph's views and convolution.
+EXTRA_OPS = ["convolution", "slice", "select"]
 
 SPECIAL = [-INF, -100.0, -20.5, -3.0, -1.0, -0.5, -0.0, 0.0, 1e-30, 0.5, 1.0, 3.0, 20.5, 100.0,
            INF, math.nan]
@@ -526,6 +528,19 @@ for x, d0, d1 in [(In((3, 5)), 0, 1), (In((2, 3, 4)), -1, 0), (In((2, 3, 4, 5, 6
     view_case("transpose", x, args=(d0, d1), ref=lambda t, a=d0, b=d1: t.transpose(a, b))
 view_case("transpose", In((2, 3, 4)), kwargs={"dim0": 2, "dim1": -3},
           ref=lambda t: t.transpose(2, -3))
+
+# slice and select: aten's clamping and negative indices, steps, empty results.
+for x, kw, ref in [
+        (In((4, 10)), {"dim": 1, "start": 2, "end": 9, "step": 3}, lambda t: t[:, 2:9:3]),
+        (In((4, 10)), {"dim": -1, "start": -3}, lambda t: t[:, -3:]),
+        (In((5, 3, 4)), {"start": 1, "end": 100}, lambda t: t[1:]),
+        (In((4, 10)), {"dim": 1, "start": 8, "end": 2}, lambda t: t[:, 8:2]),
+        (In((6, 33), nc=True), {"dim": 0, "start": 1, "end": 5, "step": 2}, lambda t: t[1:5:2])]:
+    view_case("slice", x, kwargs=kw, ref=ref)
+for x, dim, index in [(In((4, 10, 3)), 1, -1), (In((4, 10)), 0, 3), (In((37,)), 0, 5),
+                      (In((6, 33), nc=True), 1, 7)]:
+    view_case("select", x, kwargs={"dim": dim, "index": index},
+              ref=lambda t, d=dim, i=index: t.select(d, i))
 
 VIEWS = [(In((2, 3, 4)), [6, 4]), (In((2, 3, 4)), [-1]), (In((2, 3, 4, 5, 6)), [6, -1, 6]),
          (In((0, 5)), [-1, 5]), (In((37,)), [1, 37, 1]), (In((2, 3, 4, 5, 6)), [2, 3, 4, 5, 6]),

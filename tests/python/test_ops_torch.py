@@ -394,15 +394,10 @@ def test_ones_numpy_dtype():
 
 # ---- coverage of the op table -------------------------------------------------
 
-# Ops of the table beyond the 46 seed ops, each with its own test file.
-NON_SEED_OPS = {"convolution": "test_conv_torch.py"}
-
-
 def test_every_op_has_cases():
     names = {e["name"] for e in oomless.ops()}
-    seed = names - set(NON_SEED_OPS)
-    assert seed == set(C.SEED_OPS), f"op table vs seed list: {sorted(seed ^ set(C.SEED_OPS))}"
-    assert len(names) == len(C.SEED_OPS) + len(NON_SEED_OPS)
+    known = set(C.SEED_OPS) | set(C.EXTRA_OPS)
+    assert names == known, f"op table vs case lists: {sorted(names ^ known)}"
     counts = {op: len(cs) for op, cs in C.by_seed().items()}
     few = {op: n for op, n in counts.items() if n < 4}
     assert not few, f"ops with fewer than 4 cases: {few}"

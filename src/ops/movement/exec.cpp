@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "ops/families.hpp"
+#include "ops/infer.hpp"
 #include "ops/movement/copy.hpp"
 
 namespace oomless::ops {
@@ -88,6 +89,31 @@ std::vector<Tensor> exec_movement(const OpCall& call) {
       return {expand(x, a.get_ints("size"), name)};
     case MovementOp::Identity:
       return {x};
+    case MovementOp::Slice: {
+      int64_t d = normalize_dim(a.get_int("dim"), x.rank(), name);
+      SliceRange s = slice_range(name, x.shape()[d], a);
+      Shape shape = x.shape();
+      Strides strides = x.strides();
+      shape[d] = s.length;
+      strides[d] *= s.step;
+      return {Tensor::wrap(x.storage(), shape, strides, x.dtype(),
+                           x.offset() + s.start * x.strides()[d])};
+    }
+    case MovementOp::Select: {
+      int64_t d = normalize_dim(a.get_int("dim"), x.rank(), name);
+      int64_t size = x.shape()[d], index = a.get_int("index");
+      if (index < -size || index >= size)
+        fail(name, fmt::format("select(): index {} out of range for tensor of size {} at "
+                               "dimension {}",
+                               index, shape_str(x.shape()), d));
+      if (index < 0) index += size;
+      Shape shape = x.shape();
+      Strides strides = x.strides();
+      shape.erase(shape.begin() + d);
+      strides.erase(strides.begin() + d);
+      return {Tensor::wrap(x.storage(), shape, strides, x.dtype(),
+                           x.offset() + index * x.strides()[d])};
+    }
     case MovementOp::Clone:
       return {clone_contiguous(x, name)};
     case MovementOp::Copy:

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ops/families.hpp"
+#include "ops/infer.hpp"
 #include "ops/reference/detail.hpp"
 
 namespace oomless::ops::ref {
@@ -48,6 +49,20 @@ double movement_at(const OpCall& call, const Shapes& shapes, size_t output, cons
     case MovementOp::Clone:
     case MovementOp::Identity:
       return at(x, idx);
+    case MovementOp::Slice: {
+      int64_t d = normalize_dim(call.args.get_int("dim"), x.rank(), op);
+      SliceRange s = slice_range(op, x.shape()[d], call.args);
+      Index in = idx;
+      in[d] = s.start + idx[d] * s.step;
+      return at(x, in);
+    }
+    case MovementOp::Select: {
+      int64_t d = normalize_dim(call.args.get_int("dim"), x.rank(), op);
+      int64_t index = call.args.get_int("index");
+      Index in = idx;
+      in.insert(in.begin() + d, index < 0 ? index + x.shape()[d] : index);
+      return at(x, in);
+    }
     case MovementOp::Copy: {
       const Tensor& src = input(call, 1);
       return at(src, broadcast_index(src.shape(), idx));
