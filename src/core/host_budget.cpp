@@ -112,13 +112,14 @@ Probe probe(const std::string& root, std::optional<int64_t> rlimit_as) {
   }
   if (as >= 0) {
     int64_t vm = 0;
-    if (auto st = slurp(root + "/proc/self/status")) vm = std::max<int64_t>(0, kb_field(*st, "VmSize"));
+    if (auto st = slurp(root + "/proc/self/status"))
+      vm = std::max<int64_t>(0, kb_field(*st, "VmSize"));
     p.as_free = std::max<int64_t>(0, as - vm);
   }
   p.available = -1;
-  for (auto [v, what] : {std::pair{p.mem_available, std::string("MemAvailable")},
-                         std::pair{p.cgroup_free, p.cgroup_what},
-                         std::pair{p.as_free, std::string("RLIMIT_AS")}}) {
+  for (auto [v, what] :
+       {std::pair{p.mem_available, std::string("MemAvailable")},
+        std::pair{p.cgroup_free, p.cgroup_what}, std::pair{p.as_free, std::string("RLIMIT_AS")}}) {
     if (v >= 0 && (p.available < 0 || v < p.available)) {
       p.available = v;
       p.limited_by = what;

@@ -74,6 +74,10 @@ struct Pool {
   }
 };
 
+// Blocks and arenas handed out and not yet given back (the leak check of the
+// allocation-failure tests).
+std::atomic<int64_t> g_blocks_out{0}, g_arenas_out{0};
+
 Pool& pool() {
   static Pool* p = new Pool();  // never destroyed: blocks may be released at exit
   return *p;
@@ -98,6 +102,7 @@ void* acquire(size_t bytes, size_t* got) {
   inject::check(bytes, "pool block");
   size_t rounded = (std::max(bytes, size_t{1}) + kHuge - 1) / kHuge * kHuge;
   Pool& P = pool();
+  ++g_blocks_out;
   {
     std::lock_guard lock(P.mu);
     for (auto it = P.free.begin(); it != P.free.end(); ++it) {
@@ -117,11 +122,17 @@ void* acquire(size_t bytes, size_t* got) {
     ++P.misses;
   }
   *got = rounded;
-  return map(rounded, false);
+  try {
+    return map(rounded, false);
+  } catch (...) {
+    --g_blocks_out;
+    throw;
+  }
 }
 
 void release(void* p, size_t bytes) {
   if (!p) return;
+  --g_blocks_out;
   Pool& P = pool();
   if (!P.owns(p)) {
     munmap(p, bytes);
@@ -155,15 +166,19 @@ void* acquire_arena(size_t bytes, size_t* got) {
       Block b = *it;
       P.arenas.erase(it);
       *got = b.bytes;
+      ++g_arenas_out;
       return b.p;
     }
   }
   *got = bytes;
-  return map(bytes, true);
+  void* p = map(bytes, true);
+  ++g_arenas_out;
+  return p;
 }
 
 void release_arena(void* p, size_t bytes) {
   if (!p) return;
+  --g_arenas_out;
   rlimit rl{};
   if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     munmap(p, bytes);  // a cached arena would hold address space RLIMIT_AS counts
@@ -192,8 +207,12 @@ void drop_pages(void* p, size_t bytes) {
 Stats stats() {
   Pool& P = pool();
   std::lock_guard lock(P.mu);
-  return {P.hits, P.misses, static_cast<int64_t>(std::min(P.high_water, P.keep)),
-          static_cast<int64_t>(P.keep)};
+  return {P.hits,
+          P.misses,
+          static_cast<int64_t>(std::min(P.high_water, P.keep)),
+          static_cast<int64_t>(P.keep),
+          g_blocks_out.load(),
+          g_arenas_out.load()};
 }
 
 void trim() {

@@ -34,6 +34,8 @@ struct Stats {
   int64_t hits = 0, misses = 0;  // acquire() served from warm pages / not
   int64_t warm_bytes = 0;        // pooled bytes whose pages stay resident
   int64_t keep_bytes = 0;        // most bytes kept warm
+  int64_t blocks_in_use = 0;     // acquire() minus release()
+  int64_t arenas_in_use = 0;     // acquire_arena() minus release_arena()
 };
 Stats stats();
 // Gives the pages of free blocks and cached arenas back to the kernel.

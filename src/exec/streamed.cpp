@@ -16,14 +16,16 @@ namespace {
 Tensor chunk_input(const plan::CallSpec& call, size_t i, const StreamInput& src, int64_t dim,
                    std::pair<int64_t, int64_t> range) {
   DType dt = host_dtype(call.inputs[i].dtype);
-  if (!src.npy) return make_input_range(call, i, src.init, src.seed, dim, range.first, range.second);
+  if (!src.npy)
+    return make_input_range(call, i, src.init, src.seed, dim, range.first, range.second);
   const Shape& s = src.npy->shape();
   if (dim < 0) return src.npy->read(0, 0, s.empty() ? 1 : s[0], dt);
   return src.npy->read(dim, range.first, range.second, dt);
 }
 
 void merge(VerifyResult& into, const VerifyResult& v, int64_t chunk) {
-  if (!v.ok() && into.ok()) into.first_failure = fmt::format("chunk {}: {}", chunk, v.first_failure);
+  if (!v.ok() && into.ok())
+    into.first_failure = fmt::format("chunk {}: {}", chunk, v.first_failure);
   into.checked += v.checked;
   into.failed += v.failed;
   into.max_abs_error = std::max(into.max_abs_error, v.max_abs_error);
@@ -33,15 +35,14 @@ void merge(VerifyResult& into, const VerifyResult& v, int64_t chunk) {
 
 StreamedResult run_streamed(const plan::Plan& plan, const plan::CallSpec& call,
                             const std::vector<StreamInput>& inputs,
-                            const std::vector<NpyWriter*>& outputs,
-                            const device::Profile& profile, int64_t verify_samples, uint64_t seed,
-                            const std::atomic<bool>* stop) {
+                            const std::vector<NpyWriter*>& outputs, const device::Profile& profile,
+                            int64_t verify_samples, uint64_t seed, const std::atomic<bool>* stop) {
   if (!plan.host_streamed || plan.strategy != plan::Strategy::Chunked)
     throw Error(fmt::format("[{}] internal: run_streamed needs a host-streamed chunked plan",
                             call.op->name));
   if (inputs.size() != call.inputs.size())
-    fail(call.op->name, fmt::format("{} input sources for {} inputs", inputs.size(),
-                                    call.inputs.size()));
+    fail(call.op->name,
+         fmt::format("{} input sources for {} inputs", inputs.size(), call.inputs.size()));
   auto t0 = Clock::now();
   StreamedResult sr;
   sr.planned.plan = plan;
@@ -49,15 +50,15 @@ StreamedResult run_streamed(const plan::Plan& plan, const plan::CallSpec& call,
   device::Device dev(plan::run_profile(plan, profile));
   RunResult& res = sr.planned.run;
   // About verify_samples per output over the whole run, spread over the chunks.
-  int64_t per_chunk = verify_samples > 0
-                          ? std::max<int64_t>(2, (verify_samples + plan.num_chunks - 1) /
-                                                     plan.num_chunks)
-                          : verify_samples;
+  int64_t per_chunk =
+      verify_samples > 0
+          ? std::max<int64_t>(2, (verify_samples + plan.num_chunks - 1) / plan.num_chunks)
+          : verify_samples;
   plan::Placement previous;  // the other buffer set of the double buffer
   for (int64_t c = 0; c < plan.num_chunks; ++c) {
     if (stop && stop->load())
-      throw Interrupted(fmt::format("[{}] interrupted after {} of {} chunks", call.op->name, c,
-                                    plan.num_chunks));
+      throw Interrupted(
+          fmt::format("[{}] interrupted after {} of {} chunks", call.op->name, c, plan.num_chunks));
     int64_t start = 0, length = 0;
     std::vector<std::pair<int64_t, int64_t>> in_ranges;
     plan::CallSpec cc = plan::chunk_call(plan, call, c, &start, &length, &in_ranges);

@@ -34,8 +34,8 @@ struct StreamedResult {
 // becomes true the run ends after the current chunk with Interrupted.
 StreamedResult run_streamed(const plan::Plan& plan, const plan::CallSpec& call,
                             const std::vector<StreamInput>& inputs,
-                            const std::vector<NpyWriter*>& outputs,
-                            const device::Profile& profile, int64_t verify_samples, uint64_t seed,
+                            const std::vector<NpyWriter*>& outputs, const device::Profile& profile,
+                            int64_t verify_samples, uint64_t seed,
                             const std::atomic<bool>* stop = nullptr);
 
 }  // namespace oomless::exec

@@ -302,11 +302,15 @@ Plan plan_within_host(const CallSpec& req, const device::Profile& profile,
   p.host_peak_bytes = need_of(p, profile);
   if (p.host_peak_bytes <= budget) return p;
   // 2. A device whose DRAM the host can back: half the budget (the other
-  // half for host tensors), when that is less than the profile's.
+  // half for host tensors), when that is less than the profile's; under
+  // RLIMIT_AS, where the whole reservation counts, smaller caps too (an
+  // eighth, a thirty-second) so that a tight budget can still stream.
   std::vector<std::pair<device::Profile, std::optional<int64_t>>> devices{{profile, std::nullopt}};
   const int64_t dram_total = profile.dram_allocatable() * profile.dram_banks;
-  const int64_t cap = budget / 2;
-  if (cap < dram_total) {
+  for (int64_t div : {2, 8, 32}) {
+    const int64_t cap = budget / div;
+    if (cap >= dram_total) continue;
+    if (div > 2 && !host_budget::address_space_limited()) break;
     try {
       Budgets b;
       b.dram = cap;
@@ -314,16 +318,18 @@ Plan plan_within_host(const CallSpec& req, const device::Profile& profile,
     } catch (const InvalidArgument&) {  // too small for one bank: no such device
     }
   }
-  if (devices.size() > 1) {
-    Plan q = plan_on_device(req, devices[1].first, out);
-    q.host_dram_budget = cap;
-    q.host_peak_bytes = need_of(q, devices[1].first);
+  for (size_t i = 1; i < devices.size(); ++i) {
+    Plan q = plan_on_device(req, devices[i].first, out);
+    q.host_dram_budget = devices[i].second;
+    q.host_peak_bytes = need_of(q, devices[i].first);
     if (q.host_peak_bytes <= budget) return q;
   }
   // 3. Stream: inputs made and outputs taken chunk by chunk, each chunk's
   // tensors and the device's pages within the budget.
   std::string why = p.check.fits ? "" : p.check.error;
-  for (auto it = devices.rbegin(); it != devices.rend(); ++it) {
+  // Largest capped device first (fewest chunks), the profile's own last.
+  std::rotate(devices.begin(), devices.begin() + 1, devices.end());
+  for (auto it = devices.begin(); it != devices.end(); ++it) {
     const device::Profile& prof = it->first;
     int64_t chunk_least = INT64_MAX;
     ChunkTest host_ok = [&](const CallSpec& cc, const QueryResult& q) {
