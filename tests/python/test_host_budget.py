@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-BIN = os.environ.get("OOMLESS_BIN")
+BIN = os.path.abspath(os.environ["OOMLESS_BIN"]) if os.environ.get("OOMLESS_BIN") else None
 pytestmark = pytest.mark.skipif(not BIN or not os.path.exists(BIN), reason="OOMLESS_BIN not set")
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="passive")
 
