@@ -10,9 +10,9 @@
 
 #include "core/error.hpp"
 
-#define OOMLESS_FUZZ_ACCEPT(body)             \
+#define OOMLESS_FUZZ_ACCEPT(...)              \
   try {                                       \
-    body;                                     \
+    __VA_ARGS__;                              \
   } catch (const oomless::InvalidArgument&) { \
   } catch (const oomless::HostOutOfMemory&) { \
   }
