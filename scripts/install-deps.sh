@@ -4,6 +4,8 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake ccache clang-format
+  # make fuzz: clang with libFuzzer and the sanitizer runtimes, OpenMP for clang
+  clang libclang-rt-dev libomp-dev
   libhwy-dev libopenblas-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev libdlpack-dev python3-dev python3-numpy python3-torch python3-pytest chromium

@@ -1,5 +1,6 @@
 // oomless: an exact model of Tenstorrent device memory and a runtime for the
-// seed's 46 operators. Exit status: 0 ok, 2 bad arguments, 3 out of memory.
+// seed's 46 operators. Exit status: 0 ok, 2 bad arguments, 3 out of device memory,
+// 4 verification failed, 5 out of host memory, 130 interrupted.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -34,6 +35,15 @@ int main(int argc, char** argv) {
   } catch (const InvalidArgument& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
+  } catch (const HostOutOfMemory& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 5;
+  } catch (const Interrupted& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 130;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "error: host out of memory (an allocation failed)\n");
+    return 5;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

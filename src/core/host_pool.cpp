@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <list>
 #include <map>
@@ -32,7 +34,9 @@ size_t physical_bytes() {
 void* map(size_t bytes, bool noreserve) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
-  if (p == MAP_FAILED) throw Error(fmt::format("cannot map {} B of host memory", bytes));
+  if (p == MAP_FAILED)
+    throw HostOutOfMemory(fmt::format("cannot map {} B of host memory", bytes),
+                          static_cast<int64_t>(bytes));
   madvise(p, bytes, MADV_HUGEPAGE);  // best effort: fewer faults, fewer TLB misses
   return p;
 }
@@ -50,6 +54,10 @@ struct Pool {
   size_t high_water = 0;  // highest slab offset ever handed out (its pages were touched)
 
   Pool() {
+    // Under RLIMIT_AS, reserved address space counts: no slab, so a block
+    // costs only its own size (and is unmapped when freed).
+    rlimit rl{};
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) return;
     slab_bytes = std::max(physical_bytes() * 2, size_t{8} << 30) / kHuge * kHuge;
     void* p = mmap(nullptr, slab_bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -65,6 +73,10 @@ struct Pool {
     return slab && p >= slab && static_cast<const char*>(p) < slab + slab_bytes;
   }
 };
+
+// Blocks and arenas handed out and not yet given back (the leak check of the
+// allocation-failure tests).
+std::atomic<int64_t> g_blocks_out{0}, g_arenas_out{0};
 
 Pool& pool() {
   static Pool* p = new Pool();  // never destroyed: blocks may be released at exit
@@ -87,8 +99,10 @@ size_t resident_cap(const char* env_var) {
 }
 
 void* acquire(size_t bytes, size_t* got) {
+  inject::check(bytes, "pool block");
   size_t rounded = (std::max(bytes, size_t{1}) + kHuge - 1) / kHuge * kHuge;
   Pool& P = pool();
+  ++g_blocks_out;
   {
     std::lock_guard lock(P.mu);
     for (auto it = P.free.begin(); it != P.free.end(); ++it) {
@@ -108,11 +122,17 @@ void* acquire(size_t bytes, size_t* got) {
     ++P.misses;
   }
   *got = rounded;
-  return map(rounded, false);
+  try {
+    return map(rounded, false);
+  } catch (...) {
+    --g_blocks_out;
+    throw;
+  }
 }
 
 void release(void* p, size_t bytes) {
   if (!p) return;
+  --g_blocks_out;
   Pool& P = pool();
   if (!P.owns(p)) {
     munmap(p, bytes);
@@ -137,6 +157,7 @@ void release(void* p, size_t bytes) {
 }
 
 void* acquire_arena(size_t bytes, size_t* got) {
+  inject::check(bytes, "device arena");
   Pool& P = pool();
   {
     std::lock_guard lock(P.mu);
@@ -145,15 +166,24 @@ void* acquire_arena(size_t bytes, size_t* got) {
       Block b = *it;
       P.arenas.erase(it);
       *got = b.bytes;
+      ++g_arenas_out;
       return b.p;
     }
   }
   *got = bytes;
-  return map(bytes, true);
+  void* p = map(bytes, true);
+  ++g_arenas_out;
+  return p;
 }
 
 void release_arena(void* p, size_t bytes) {
   if (!p) return;
+  --g_arenas_out;
+  rlimit rl{};
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    munmap(p, bytes);  // a cached arena would hold address space RLIMIT_AS counts
+    return;
+  }
   Pool& P = pool();
   std::list<Block> evicted;
   {
@@ -177,8 +207,12 @@ void drop_pages(void* p, size_t bytes) {
 Stats stats() {
   Pool& P = pool();
   std::lock_guard lock(P.mu);
-  return {P.hits, P.misses, static_cast<int64_t>(std::min(P.high_water, P.keep)),
-          static_cast<int64_t>(P.keep)};
+  return {P.hits,
+          P.misses,
+          static_cast<int64_t>(std::min(P.high_water, P.keep)),
+          static_cast<int64_t>(P.keep),
+          g_blocks_out.load(),
+          g_arenas_out.load()};
 }
 
 void trim() {
@@ -192,5 +226,40 @@ void trim() {
   }
   for (const auto& b : arenas) munmap(b.p, b.bytes);
 }
+
+namespace inject {
+
+namespace {
+std::atomic<int64_t> g_count{0}, g_armed{0};
+struct FromEnv {
+  FromEnv() {
+    if (const char* e = std::getenv("OOMLESS_FAIL_ALLOC"); e && *e)
+      arm(std::strtoll(e, nullptr, 10));
+  }
+} g_from_env;
+}  // namespace
+
+void arm(int64_t k) {
+  g_count = 0;
+  g_armed = k;
+}
+void disarm() {
+  g_armed = 0;
+}
+void reset_count() {
+  g_count = 0;
+}
+int64_t count() {
+  return g_count;
+}
+void check(size_t bytes, const char* what) {
+  int64_t n = ++g_count;
+  if (g_armed > 0 && n == g_armed)
+    throw HostOutOfMemory(
+        fmt::format("host allocation {} of {} B ({}) failed (injected)", n, bytes, what),
+        static_cast<int64_t>(bytes));
+}
+
+}  // namespace inject
 
 }  // namespace oomless::host_pool

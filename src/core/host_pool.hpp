@@ -34,9 +34,25 @@ struct Stats {
   int64_t hits = 0, misses = 0;  // acquire() served from warm pages / not
   int64_t warm_bytes = 0;        // pooled bytes whose pages stay resident
   int64_t keep_bytes = 0;        // most bytes kept warm
+  int64_t blocks_in_use = 0;     // acquire() minus release()
+  int64_t arenas_in_use = 0;     // acquire_arena() minus release_arena()
 };
 Stats stats();
 // Gives the pages of free blocks and cached arenas back to the kernel.
 void trim();
+
+// Allocation-failure injection, for tests: once armed with k >= 1, the k-th
+// host allocation from then on (pool block, arena, tensor storage, mapped
+// file) throws HostOutOfMemory, as a real failure would. OOMLESS_FAIL_ALLOC=k
+// arms it at start-up. count() is the number of allocations since the last
+// arm() or reset_count().
+namespace inject {
+void arm(int64_t k);
+void disarm();
+void reset_count();
+int64_t count();
+// Called by every allocation site; throws when this allocation is the armed one.
+void check(size_t bytes, const char* what);
+}  // namespace inject
 
 }  // namespace oomless::host_pool

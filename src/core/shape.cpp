@@ -29,6 +29,18 @@ std::string shape_str(const Shape& s) {
   return fmt::format("[{}]", fmt::join(s, ","));
 }
 
+void check_shape_size(const Shape& s, std::string_view op) {
+  if (s.size() > kMaxRank)
+    fail(op, fmt::format("shape of rank {} (at most {} dims)", s.size(), kMaxRank));
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) fail(op, fmt::format("shape {} has a negative extent", shape_str(s)));
+    if (d > kMaxElements || (d > 0 && n > kMaxElements / d))
+      fail(op, fmt::format("shape {} has more than 2^48 elements", shape_str(s)));
+    n *= std::max<int64_t>(d, 1);
+  }
+}
+
 Shape parse_shape(std::string_view text, std::string_view op) {
   Shape out;
   std::string t;
@@ -45,8 +57,10 @@ Shape parse_shape(std::string_view text, std::string_view op) {
     if (tok.empty() || ec != std::errc() || p != tok.data() + tok.size() || v < 0)
       fail(op, fmt::format("bad shape '{}': '{}' is not a non-negative integer", text, tok));
     out.push_back(v);
+    if (out.size() > kMaxRank) break;  // reported below
     pos = end + 1;
   }
+  check_shape_size(out, op);
   return out;
 }
 

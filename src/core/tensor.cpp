@@ -17,9 +17,12 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
   if (bytes >= host_pool::kMinBlock) {
     s->data_ = host_pool::acquire(bytes, &s->pooled_);
   } else {
+    host_pool::inject::check(bytes, "tensor");
     size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
     s->data_ = std::aligned_alloc(64, rounded);
-    if (!s->data_) throw Error(fmt::format("host allocation of {} B failed", bytes));
+    if (!s->data_)
+      throw HostOutOfMemory(fmt::format("host allocation of {} B failed", bytes),
+                            static_cast<int64_t>(bytes));
   }
   s->bytes_ = bytes;
   s->owned_ = true;

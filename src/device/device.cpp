@@ -75,7 +75,12 @@ Device::Device(Profile profile, bool backed)
     dram_arena_bytes_ =
         static_cast<size_t>(profile_.dram_banks * arena_bank_stride(BufferType::DRAM));
     l1_arena_ = reserve(l1_arena_bytes_, &l1_arena_bytes_);
-    dram_arena_ = reserve(dram_arena_bytes_, &dram_arena_bytes_);
+    try {
+      dram_arena_ = reserve(dram_arena_bytes_, &dram_arena_bytes_);
+    } catch (...) {  // no destructor runs for a constructor that throws
+      host_pool::release_arena(l1_arena_, l1_arena_bytes_);
+      throw;
+    }
   }
 }
 

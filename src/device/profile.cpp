@@ -29,18 +29,35 @@ Profile parse_profile(const std::string& json_text, const std::string& origin) {
   } catch (const std::exception& e) {
     fail("device", fmt::format("profile {} is not valid JSON: {}", origin, e.what()));
   }
+  if (!j.is_object()) fail("device", fmt::format("profile {} is not a JSON object", origin));
   Profile p;
+  // Sizes up to 2^48 B and counts up to 2^16: every product the allocator
+  // forms (banks x bank size, grid x by y) stays far from int64 overflow.
   auto need = [&](const char* key) -> int64_t {
     if (!j.contains(key) || !j[key].is_number_integer())
       fail("device", fmt::format("profile {} needs an integer field '{}'", origin, key));
+    const bool count = std::string_view(key).find("banks") != std::string_view::npos ||
+                       std::string_view(key).rfind("grid_", 0) == 0;
+    const int64_t most = count ? int64_t{1} << 16 : int64_t{1} << 48;
+    if (j[key].is_number_unsigned() && j[key].get<uint64_t>() > static_cast<uint64_t>(most))
+      fail("device", fmt::format("profile {}: '{}' must be <= {}, got {}", origin, key, most,
+                                 j[key].get<uint64_t>()));
     int64_t v = j[key].get<int64_t>();
     if (v < 0) fail("device", fmt::format("profile {}: '{}' must be >= 0, got {}", origin, key, v));
+    if (v > most)
+      fail("device", fmt::format("profile {}: '{}' must be <= {}, got {}", origin, key, most, v));
     return v;
   };
   auto opt = [&](const char* key, int64_t dflt) { return j.contains(key) ? need(key) : dflt; };
-  p.name = j.value("name", origin);
-  p.description = j.value("description", "");
-  p.arch = j.value("arch", "custom");
+  auto text = [&](const char* key, const std::string& dflt) {
+    if (!j.contains(key)) return dflt;
+    if (!j[key].is_string())
+      fail("device", fmt::format("profile {}: '{}' must be a string", origin, key));
+    return j[key].get<std::string>();
+  };
+  p.name = text("name", origin);
+  p.description = text("description", "");
+  p.arch = text("arch", "custom");
   p.l1_banks = need("l1_banks");
   p.grid_x = opt("grid_x", p.l1_banks);
   p.grid_y = opt("grid_y", 1);

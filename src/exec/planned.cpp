@@ -70,24 +70,28 @@ PlannedResult run_planned(const plan::Plan& plan, const plan::CallSpec& call,
                           const std::vector<Tensor>& inputs, const device::Profile& profile) {
   PlannedResult pr;
   pr.plan = plan;
-  pr.peak_host_bytes = plan.host_bytes;
+  pr.peak_host_bytes = plan.host_bytes;  // the tensors (Python's host_bytes)
   if (plan.strategy == plan::Strategy::HostFallback) {
     pr.run = run_on_host(call, inputs);
     return pr;
   }
-  device::Device dev(profile);
+  if (plan.host_streamed)
+    throw Error(fmt::format("[{}] internal: a host-streamed plan runs through run_streamed",
+                            call.op->name));
+  const device::Profile run_prof = plan::run_profile(plan, profile);
+  device::Device dev(run_prof);
   if (plan.strategy == plan::Strategy::Chunked)
     pr.run = run_chunked(plan, call, inputs, dev);
   else
     pr.run = run_strict(dev, plan.device_call, inputs);
   // Proof, not promise: the allocator's peaks never exceed the capacities.
-  if (pr.run.peak_l1_per_core > profile.l1_bank_size() ||
-      pr.run.peak_dram_per_bank > profile.dram_allocatable())
+  if (pr.run.peak_l1_per_core > run_prof.l1_bank_size() ||
+      pr.run.peak_dram_per_bank > run_prof.dram_allocatable())
     throw Error(
         fmt::format("[{}] planned run exceeded a capacity: peak L1 {} B/core of {} B, "
                     "peak DRAM {} B/bank of {} B",
-                    call.op->name, pr.run.peak_l1_per_core, profile.l1_bank_size(),
-                    pr.run.peak_dram_per_bank, profile.dram_allocatable()));
+                    call.op->name, pr.run.peak_l1_per_core, run_prof.l1_bank_size(),
+                    pr.run.peak_dram_per_bank, run_prof.dram_allocatable()));
   return pr;
 }
 

@@ -63,47 +63,73 @@ static void fill_uniform(uint64_t base, int64_t first, int64_t n, uint16_t* out)
   }
 }
 
+// Seeded values of global elements [first, first + n) into `out` (f32 or bf16).
+static void fill_run(Init init, DType dt, uint64_t base, int64_t first, int64_t n, void* out) {
+  auto* f = static_cast<float*>(out);
+  auto* h = static_cast<uint16_t*>(out);
+  constexpr int64_t kBlock = 1 << 16;
+  if (init == Init::Rand) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b += kBlock) {
+      int64_t m = std::min(kBlock, n - b);
+      if (dt == DType::F32)
+        fill_uniform(base, first + b, m, f + b);
+      else
+        fill_uniform(base, first + b, m, h + b);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t key = uniform_key(base, first + i);
+    double v = 1.0;
+    if (init == Init::Randn) {
+      double u1 = std::max(uniform(key), 1e-300), u2 = uniform(key + 1);
+      v = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+    }
+    // Drawn in f32, then rounded: the same values whatever the dtype.
+    if (dt == DType::F32)
+      f[i] = static_cast<float>(v);
+    else
+      h[i] = f32_to_bf16(static_cast<float>(v));
+  }
+}
+
+Tensor make_input_range(const plan::CallSpec& call, size_t k, Init init, uint64_t seed, int64_t dim,
+                        int64_t start, int64_t length) {
+  const auto& spec = call.inputs.at(k);
+  DType dt = host_dtype(spec.dtype);
+  if (dt != DType::F32 && dt != DType::BF16)
+    fail(call.op->name, fmt::format("random inputs of dtype {}", dtype_name(dt)));
+  const Shape& whole = spec.shape;
+  Shape shape = whole;
+  int64_t outer = 1, inner = 1, extent = 1;
+  if (dim >= 0 && !whole.empty()) {
+    shape[static_cast<size_t>(dim)] = length;
+    for (int64_t i = 0; i < dim; ++i) outer *= whole[static_cast<size_t>(i)];
+    for (size_t i = static_cast<size_t>(dim) + 1; i < whole.size(); ++i) inner *= whole[i];
+    extent = whole[static_cast<size_t>(dim)];
+  } else {
+    start = 0;
+    length = extent = 1;
+    inner = numel(whole);
+  }
+  Tensor t = Tensor::empty(shape, dt);
+  uint64_t base = splitmix(seed * 1000003ull + k);
+  const size_t es = element_size(dt);
+  char* out = static_cast<char*>(t.raw());
+  // Keyed by the element's index in the whole input: a chunk holds exactly
+  // the values the whole input has there.
+  for (int64_t o = 0; o < outer; ++o)
+    fill_run(init, dt, base, (o * extent + start) * inner, length * inner,
+             out + static_cast<size_t>(o * length * inner) * es);
+  return t;
+}
+
 std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t seed) {
   std::vector<Tensor> out;
-  for (size_t k = 0; k < call.inputs.size(); ++k) {
-    const auto& spec = call.inputs[k];
-    DType dt = host_dtype(spec.dtype);
-    if (dt != DType::F32 && dt != DType::BF16)
-      fail(call.op->name, fmt::format("random inputs of dtype {}", dtype_name(dt)));
-    Tensor t = Tensor::empty(spec.shape, dt);
-    auto* f = static_cast<float*>(t.raw());
-    auto* h = static_cast<uint16_t*>(t.raw());
-    int64_t n = t.numel();
-    uint64_t base = splitmix(seed * 1000003ull + k);
-    constexpr int64_t kBlock = 1 << 16;
-    if (init == Init::Rand) {
-#pragma omp parallel for schedule(static)
-      for (int64_t b = 0; b < n; b += kBlock) {
-        int64_t m = std::min(kBlock, n - b);
-        if (dt == DType::F32)
-          fill_uniform(base, b, m, f + b);
-        else
-          fill_uniform(base, b, m, h + b);
-      }
-      out.push_back(t);
-      continue;
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      uint64_t key = uniform_key(base, i);
-      double v = 1.0;
-      if (init == Init::Randn) {
-        double u1 = std::max(uniform(key), 1e-300), u2 = uniform(key + 1);
-        v = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-      }
-      // Drawn in f32, then rounded: the same values whatever the dtype.
-      if (dt == DType::F32)
-        f[i] = static_cast<float>(v);
-      else
-        h[i] = f32_to_bf16(static_cast<float>(v));
-    }
-    out.push_back(t);
-  }
+  for (size_t k = 0; k < call.inputs.size(); ++k)
+    out.push_back(make_input_range(call, k, init, seed, -1, 0, 0));
   return out;
 }
 

@@ -19,6 +19,10 @@ Init parse_init(std::string_view s);
 // Seeded inputs of a call: uniform [0,1) like the seed's torch.rand (or normal, or
 // ones), keyed by (seed, input, element index) so they never depend on threads.
 std::vector<Tensor> make_inputs(const plan::CallSpec& call, Init init, uint64_t seed);
+// Input k's elements [start, start + length) along `dim` (dim < 0: all of it),
+// with the values make_inputs gives them: a streamed run makes one chunk at a time.
+Tensor make_input_range(const plan::CallSpec& call, size_t k, Init init, uint64_t seed, int64_t dim,
+                        int64_t start, int64_t length);
 
 struct RunResult {
   plan::QueryResult placement;  // what was allocated, with peaks

@@ -3,11 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/host_budget.hpp"
 
 namespace oomless::plan {
 
@@ -124,8 +127,11 @@ namespace {
 // Largest chunk extent whose double-buffered placement fits, by bisection
 // (the footprint grows with the extent). Chunks are multiples of the axis's
 // alignment, so every chunk starts on one of the kernel's block borders.
+// host_ok: an extra test of each chunk's call and pre-check (the host budget).
+using ChunkTest = std::function<bool(const CallSpec&, const QueryResult&)>;
+
 std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& profile,
-                                const ops::OutputSpec& out) {
+                                const ops::OutputSpec& out, const ChunkTest& host_ok = {}) {
   auto axes = ops::split_axes(*req.op, req.inputs, out, req.args);
   for (const auto& axis : axes) {
     int64_t extent = out.outputs[0].shape[axis.out_dim];
@@ -150,7 +156,16 @@ std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& prof
         const int64_t n = (extent + p.chunk - 1) / p.chunk;
         for (int64_t i : {int64_t{0}, int64_t{1}, n - 1}) {
           if (i >= n || (i > 0 && !req.op->steps)) continue;
-          if (!precheck(chunk_call(p, req, i), profile).fits) return false;
+          CallSpec cc = chunk_call(p, req, i);
+          QueryResult q = precheck(cc, profile);
+          if (!q.fits || (host_ok && !host_ok(cc, q))) return false;
+          // The first chunk is the largest, but the host test also holds for
+          // the last one of a streamed plan (its buffers differ in size).
+          if (host_ok && i == 0 && n > 1 && !req.op->steps) {
+            CallSpec last = chunk_call(p, req, n - 1);
+            QueryResult ql = precheck(last, profile);
+            if (!ql.fits || !host_ok(last, ql)) return false;
+          }
         }
         return true;
       };
@@ -174,17 +189,16 @@ std::optional<Plan> try_chunked(const CallSpec& req, const device::Profile& prof
 
 }  // namespace
 
-Plan choose_plan(const CallSpec& req, const device::Profile& profile, const Budgets& budgets) {
-  ops::OutputSpec out = device_outputs(req);  // validates
+namespace {
+
+// The device placement and strategy, ignoring the host.
+Plan plan_on_device(const CallSpec& req, const device::Profile& profile,
+                    const ops::OutputSpec& out) {
   int64_t host = 0;
   for (const auto& t : req.inputs) host += tensor_bytes(t);
   for (const auto& t : out.outputs) host += tensor_bytes(t);
   auto finish = [&](Plan p) {
     p.host_bytes = host;
-    if (budgets.host && host > *budgets.host)
-      throw Error(
-          fmt::format("[{}] inputs and outputs need {} B of host memory; the host budget is {} B",
-                      req.op->name, host, *budgets.host));
     int64_t in = 0, outb = 0;
     for (const auto& t : req.inputs) in += tensor_bytes(t);
     for (const auto& t : out.outputs) outb += tensor_bytes(t);
@@ -246,6 +260,150 @@ Plan choose_plan(const CallSpec& req, const device::Profile& profile, const Budg
   return finish(h);
 }
 
+// Host pages the emulated device of a plan holds: the arenas' touched pages
+// (its peaks), or under RLIMIT_AS the whole reservation, which counts there.
+int64_t device_backing(const QueryResult& check, const device::Profile& prof) {
+  if (host_budget::address_space_limited())
+    return prof.l1_banks * prof.l1_size + prof.dram_banks * prof.dram_bank_size;
+  return check.peak_dram_per_bank * prof.dram_banks + check.peak_l1_per_core * prof.l1_banks;
+}
+
+// Host tensors a run holds at once: inputs and outputs, plus the staging a
+// bfloat8_b input is read back into (runner.cpp).
+int64_t held_bytes(const CallSpec& call, const ops::OutputSpec& out) {
+  int64_t b = 0;
+  for (const auto& t : call.inputs) b += tensor_bytes(t) * (t.dtype == DType::BFP8_B ? 2 : 1);
+  for (const auto& t : out.outputs) b += tensor_bytes(t);
+  return b;
+}
+
+// A streamed chunk: its inputs, the kernel's outputs and their read-back, and
+// the file windows an input is read from and an output written to (float32).
+int64_t chunk_held_bytes(const CallSpec& cc) {
+  ops::OutputSpec o = device_outputs(cc);
+  int64_t b = held_bytes(cc, o);
+  for (const auto& t : cc.inputs) b += numel(t.shape) * 4;
+  for (const auto& t : o.outputs) b += tensor_bytes(t) + numel(t.shape) * 4;
+  return b;
+}
+
+Plan plan_within_host(const CallSpec& req, const device::Profile& profile,
+                      const ops::OutputSpec& out, int64_t budget) {
+  const int64_t tensors = held_bytes(req, out);
+  int64_t least = INT64_MAX;
+  auto need_of = [&](const Plan& p, const device::Profile& prof) {
+    int64_t n =
+        tensors + (p.strategy == Strategy::HostFallback ? 0 : device_backing(p.check, prof));
+    least = std::min(least, n);
+    return n;
+  };
+  // 1. As the device would run it, with the tensors whole.
+  Plan p = plan_on_device(req, profile, out);
+  p.host_peak_bytes = need_of(p, profile);
+  if (p.host_peak_bytes <= budget) return p;
+  // 2. A device whose DRAM the host can back: half the budget (the other
+  // half for host tensors), when that is less than the profile's; under
+  // RLIMIT_AS, where the whole reservation counts, smaller caps too (an
+  // eighth, a thirty-second) so that a tight budget can still stream.
+  std::vector<std::pair<device::Profile, std::optional<int64_t>>> devices{{profile, std::nullopt}};
+  const int64_t dram_total = profile.dram_allocatable() * profile.dram_banks;
+  for (int64_t div : {2, 8, 32}) {
+    const int64_t cap = budget / div;
+    if (cap >= dram_total) continue;
+    if (div > 2 && !host_budget::address_space_limited()) break;
+    try {
+      Budgets b;
+      b.dram = cap;
+      devices.emplace_back(apply_budgets(profile, b), cap);
+    } catch (const InvalidArgument&) {  // too small for one bank: no such device
+    }
+  }
+  for (size_t i = 1; i < devices.size(); ++i) {
+    Plan q = plan_on_device(req, devices[i].first, out);
+    q.host_dram_budget = devices[i].second;
+    q.host_peak_bytes = need_of(q, devices[i].first);
+    if (q.host_peak_bytes <= budget) return q;
+  }
+  // 3. Stream: inputs made and outputs taken chunk by chunk, each chunk's
+  // tensors and the device's pages within the budget.
+  std::string why = p.check.fits ? "" : p.check.error;
+  // Largest capped device first (fewest chunks), the profile's own last.
+  std::rotate(devices.begin(), devices.begin() + 1, devices.end());
+  for (auto it = devices.begin(); it != devices.end(); ++it) {
+    const device::Profile& prof = it->first;
+    int64_t chunk_least = INT64_MAX;
+    ChunkTest host_ok = [&](const CallSpec& cc, const QueryResult& q) {
+      int64_t n = chunk_held_bytes(cc) + device_backing(q, prof);
+      chunk_least = std::min(chunk_least, n);
+      return n <= budget;
+    };
+    auto s = try_chunked(req, prof, out, host_ok);
+    if (chunk_least < INT64_MAX) least = std::min(least, chunk_least);
+    if (!s) continue;
+    s->why =
+        why.empty() ? fmt::format("host tensors of {} B exceed the host budget", tensors) : why;
+    s->host_bytes = p.host_bytes;
+    s->bytes_to_device = p.host_bytes - [&] {
+      int64_t o = 0;
+      for (const auto& t : out.outputs) o += tensor_bytes(t);
+      return o;
+    }();
+    s->bytes_from_device = p.host_bytes - s->bytes_to_device;
+    s->host_streamed = true;
+    s->host_dram_budget = it->second;
+    CallSpec c0 = chunk_call(*s, req, 0);
+    s->host_peak_bytes = chunk_held_bytes(c0) + device_backing(s->check, prof);
+    if (s->num_chunks > 1) {
+      CallSpec cl = chunk_call(*s, req, s->num_chunks - 1);
+      s->host_peak_bytes = std::max(
+          s->host_peak_bytes, chunk_held_bytes(cl) + device_backing(precheck(cl, prof), prof));
+    }
+    return *s;
+  }
+  throw HostOutOfMemory(
+      fmt::format("[{}] {}; {}", req.op->name,
+                  host_budget::shortfall(least, budget, "the host budget"),
+                  "no chunking along an independent axis brings it under the budget"),
+      least, budget);
+}
+
+}  // namespace
+
+Plan choose_plan(const CallSpec& req, const device::Profile& profile, const Budgets& budgets) {
+  ops::OutputSpec out = device_outputs(req);  // validates
+  if (budgets.host && budgets.host_streaming)
+    return plan_within_host(req, profile, out, *budgets.host);
+  Plan p = plan_on_device(req, profile, out);
+  if (budgets.host && p.host_bytes > *budgets.host)
+    throw HostOutOfMemory(
+        fmt::format("[{}] inputs and outputs need {} B of host memory; the host budget is {} B",
+                    req.op->name, p.host_bytes, *budgets.host),
+        p.host_bytes, *budgets.host);
+  p.host_peak_bytes = p.host_bytes;
+  return p;
+}
+
+device::Profile run_profile(const Plan& plan, const device::Profile& profile) {
+  if (!plan.host_dram_budget) return profile;
+  Budgets b;
+  b.dram = *plan.host_dram_budget;
+  return apply_budgets(profile, b);
+}
+
+int64_t host_need_whole(const Plan& plan, const CallSpec& call, const device::Profile& profile) {
+  int64_t n = held_bytes(call, device_outputs(call));
+  if (plan.strategy != Strategy::HostFallback)
+    n += device_backing(plan.check, run_profile(plan, profile));
+  return n;
+}
+
+int64_t host_tensor_bytes(const CallSpec& call) {
+  int64_t b = 0;
+  for (const auto& t : call.inputs) b += tensor_bytes(t);
+  for (const auto& t : device_outputs(call).outputs) b += tensor_bytes(t);
+  return b;
+}
+
 std::string plan_line(const Plan& p) {
   std::string s = fmt::format("plan: {}", strategy_name(p.strategy));
   if (p.strategy == Strategy::HostFallback) return s + " (no device placement fits)";
@@ -256,6 +414,10 @@ std::string plan_line(const Plan& p) {
   if (p.strategy == Strategy::Chunked)
     s += fmt::format(", {} chunks of {} along output dim {} (double-buffered)", p.num_chunks,
                      p.chunk, p.axis.out_dim);
+  if (p.host_streamed) s += ", host tensors streamed chunk by chunk";
+  if (p.host_dram_budget)
+    s += fmt::format(", device DRAM capped at {} B (what the host budget can back)",
+                     *p.host_dram_budget);
   if (p.strategy == Strategy::Sliced)
     s += fmt::format(", TT-NN DRAM slicing in {} slices (the fewest whose placement fits)",
                      p.num_chunks);
@@ -288,6 +450,9 @@ nlohmann::json plan_json(const Plan& p, const device::Profile& profile) {
   j["l1_capacity_per_core"] = profile.l1_size;
   j["dram_capacity_per_bank"] = profile.dram_bank_size;
   j["host_bytes"] = p.host_bytes;
+  j["host_peak_bytes"] = p.host_peak_bytes;
+  j["host_streamed"] = p.host_streamed;
+  j["host_dram_budget"] = p.host_dram_budget ? nlohmann::json(*p.host_dram_budget) : nullptr;
   j["bytes_host_to_device"] = p.bytes_to_device;
   j["bytes_device_to_host"] = p.bytes_from_device;
   j["passes"] = 1;

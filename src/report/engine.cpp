@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/host_budget.hpp"
 #include "report/proc.hpp"
 #include "report/suite.hpp"
 #include "report/sweep.hpp"
@@ -30,7 +31,8 @@ json to_json(const WorkerSetup& s) {
               {"message_format", s.message_format},
               {"verify_samples", s.verify_samples},
               {"seed", s.seed},
-              {"fault", s.fault}};
+              {"fault", s.fault},
+              {"host_budget", s.host_budget}};
 }
 
 WorkerSetup setup_from_json(const json& j) {
@@ -41,6 +43,7 @@ WorkerSetup setup_from_json(const json& j) {
   s.verify_samples = j.value("verify_samples", int64_t{2000});
   s.seed = j.value("seed", uint64_t{0});
   s.fault = j.value("fault", std::string());
+  s.host_budget = j.value("host_budget", int64_t{0});
   return s;
 }
 
@@ -110,7 +113,8 @@ CaseResult run_item(const device::Profile& profile, const WorkerSetup& setup, co
       sc.memory = r.memory;
       sc.out_memory = w.call_out_memory;
       plan::CallSpec call = to_call(sc);
-      RunSettings s{r.mode, setup.verify_samples, setup.seed};
+      RunSettings s{r.mode, setup.verify_samples, setup.seed,
+                    setup.host_budget > 0 ? setup.host_budget : host_budget::default_budget()};
       find_policy(r.policy)(call, profile, s, r);
     } catch (const InvalidArgument& e) {
       fail_assert(r, e.what());

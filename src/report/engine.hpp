@@ -40,6 +40,8 @@ struct WorkerSetup {
   // Test hook (OOMLESS_SWEEP_FAULT): "ID=crash|hang|sleep:SECONDS,..." makes a
   // worker process abort, hang or pause on those case ids.
   std::string fault;
+  // Run mode: each worker's host budget (bytes); 0: a worker probes its own.
+  int64_t host_budget = 0;
 };
 
 nlohmann::json to_json(const WorkerSetup& s);

@@ -15,6 +15,9 @@ struct RunSettings {
   std::string mode = "query";     // query: pre-check only | run: data + verify when it fits
   int64_t verify_samples = 2000;  // elements per output; <= 0 checks all
   uint64_t seed = 0;
+  // Run mode: the host budget (bytes; 0: none). A case whose tensors do not fit
+  // streams (auto) or is only pre-checked, with a note saying why (strict).
+  int64_t host_budget = 0;
 };
 
 // Fills the outcome fields of `r` (status, message, peaks, time, ...). The

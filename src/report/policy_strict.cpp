@@ -4,8 +4,10 @@
 // not fit is never materialised.
 #include <fmt/format.h>
 
+#include "core/host_budget.hpp"
 #include "exec/runner.hpp"
 #include "exec/verify.hpp"
+#include "plan/planner.hpp"
 #include "report/policy.hpp"
 
 namespace oomless::report {
@@ -50,6 +52,19 @@ void run_strict_policy(const plan::CallSpec& call, const device::Profile& profil
   take_query(q, r);
   if (q.fits) r.pass_kind = "direct";
   if (s.mode != "run" || !q.fits) return;
+  if (s.host_budget > 0) {
+    // Strict holds its tensors whole: a case the host cannot hold is only pre-checked.
+    plan::Plan p;
+    p.device_call = call;
+    p.check = q;
+    int64_t need = plan::host_need_whole(p, call, profile);
+    if (need > s.host_budget) {
+      r.mode = "query";
+      r.message = fmt::format("not run with data: [{}] {}", call.op->name,
+                              host_budget::shortfall(need, s.host_budget, "the host budget"));
+      return;
+    }
+  }
 
   std::vector<Tensor> inputs = exec::make_inputs(call, exec::Init::Rand, s.seed);
   device::Device dev(profile);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/error.hpp"
 
@@ -29,12 +30,19 @@ static std::string str_of(const json& j, const char* key, const char* def = "") 
 }
 
 Suite load_suite(const std::string& path) {
+  std::string file = resolve(path);
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_suite(text.str(), file);
+}
+
+Suite parse_suite(const std::string& text, const std::string& origin) {
   Suite s;
-  s.file = resolve(path);
-  std::ifstream in(s.file);
+  s.file = origin;
   json j;
   try {
-    j = json::parse(in);
+    j = json::parse(text);
   } catch (const json::exception& e) {
     fail("sweep", fmt::format("suite file '{}' is not valid JSON: {}", s.file, e.what()));
   }

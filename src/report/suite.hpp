@@ -31,6 +31,8 @@ struct Suite {
 // Reads a suite file; InvalidArgument when it is missing or malformed. A
 // relative path that does not exist is also tried under the source tree.
 Suite load_suite(const std::string& path);
+// The suite in `text` (a file's contents); errors name `origin`.
+Suite parse_suite(const std::string& text, const std::string& origin);
 
 // The call a case describes; InvalidArgument for an unknown op or bad arguments.
 plan::CallSpec to_call(const SuiteCase& c);

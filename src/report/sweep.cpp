@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/host_budget.hpp"
 #include "ops/op.hpp"
 #include "report/proc.hpp"
 #include "report/progress.hpp"
@@ -177,6 +178,10 @@ SweepPlan plan_sweep(const SweepOptions& o) {
   plan.setup.verify_samples = o.verify_samples;
   plan.setup.seed = o.seed;
   if (const char* f = std::getenv("OOMLESS_SWEEP_FAULT")) plan.setup.fault = f;
+  // Run mode: the local workers share this machine's host budget (Dask workers
+  // each probe their own).
+  if (o.mode == "run" && o.engine == "local")
+    plan.setup.host_budget = host_budget::default_budget() / std::max(1, o.jobs);
 
   // Filter (ops, then size), then shard what is left: shards of the same
   // filters partition the same list.
