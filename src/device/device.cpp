@@ -203,6 +203,23 @@ char* Buffer::page(int64_t i) const {
   return base + bank * dev_->arena_bank_stride(type_) + address_ + slot * fp_.aligned_page;
 }
 
+Device::Peaks Device::peaks() const {
+  return {peak_l1_core_, l1_.stats().peak_allocated, dram_.stats().peak_allocated,
+          l1_small_.stats().peak_allocated};
+}
+
+void Device::set_peaks(const Peaks& p) {
+  peak_l1_core_ = p.l1_core;
+  l1_.set_peak(p.l1);
+  dram_.set_peak(p.dram);
+  l1_small_.set_peak(p.l1_small);
+}
+
+void Device::reset_peaks() {
+  set_peaks({l1_.stats().allocated + cbs_.bytes(), l1_.stats().allocated, dram_.stats().allocated,
+             l1_small_.stats().allocated});
+}
+
 void Device::update_peak() {
   peak_l1_core_ = std::max(peak_l1_core_, l1_.stats().allocated + cbs_.bytes());
 }

@@ -114,6 +114,15 @@ class Device {
   // Peak of L1 buffers + CB region per core, and of DRAM per bank.
   int64_t peak_l1_per_core() const { return peak_l1_core_; }
   int64_t peak_dram_per_bank() const { return dram_.stats().peak_allocated; }
+  // High-water marks: L1 buffers + CBs per core, and per bank of each buffer type.
+  struct Peaks {
+    int64_t l1_core = 0, l1 = 0, dram = 0, l1_small = 0;
+  };
+  Peaks peaks() const;
+  // Sets the marks (a trial's placements restore them, so they count nothing).
+  void set_peaks(const Peaks& p);
+  // Lowers the marks to what is allocated now (measures from here on).
+  void reset_peaks();
   // "[(x=0,y=0) - (x=7,y=7)]": the worker grid, as tt-metal prints core ranges.
   std::string core_range_str() const;
   bool backed() const { return backed_; }
