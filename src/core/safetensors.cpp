@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/error.hpp"
 

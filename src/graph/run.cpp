@@ -290,8 +290,8 @@ class DataExecutor final : public Executor {
     bool dirty = false;
   };
   std::map<std::pair<int, const device::Buffer*>, Image> cache_;
-  std::map<int, Tensor> host_;                     // host images per storage
-  std::map<int, Shape> chunk_;                     // logical chunk shapes of the current chain
+  std::map<int, Tensor> host_;                    // host images per storage
+  std::map<int, Shape> chunk_;                    // logical chunk shapes of the current chain
   std::map<const device::Buffer*, DType> slice_;  // slice buffers: dtype written
 
   void fallback(const Node& node) {
@@ -306,13 +306,12 @@ class DataExecutor final : public Executor {
     for (const Node& n : g_.nodes) {
       if (n.inputs.empty()) continue;
       int x = n.inputs[0];
-      bool narrowing = n.kind == NodeKind::View && n.op_desc &&
-                       (n.op_desc->family == ops::Family::Split ||
-                        (n.op_desc->family == ops::Family::Movement &&
-                         (static_cast<ops::MovementOp>(n.op_desc->variant) ==
-                              ops::MovementOp::Slice ||
-                          static_cast<ops::MovementOp>(n.op_desc->variant) ==
-                              ops::MovementOp::Select)));
+      bool narrowing =
+          n.kind == NodeKind::View && n.op_desc &&
+          (n.op_desc->family == ops::Family::Split ||
+           (n.op_desc->family == ops::Family::Movement &&
+            (static_cast<ops::MovementOp>(n.op_desc->variant) == ops::MovementOp::Slice ||
+             static_cast<ops::MovementOp>(n.op_desc->variant) == ops::MovementOp::Select)));
       if (narrowing) {
         const TensorInfo& t = g_.tensors[x];
         auto st = Storage::borrow(dummy, SIZE_MAX / 4, nullptr);
@@ -451,7 +450,8 @@ class DataExecutor final : public Executor {
       return c.view({L[0], L[2], L[3], L[1]}).permute({0, 3, 1, 2});
     }
     std::vector<int64_t> inv(T.order.size());
-    for (size_t i = 0; i < T.order.size(); ++i) inv[static_cast<size_t>(T.order[i])] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < T.order.size(); ++i)
+      inv[static_cast<size_t>(T.order[i])] = static_cast<int64_t>(i);
     return r.permute(inv);
   }
 
@@ -487,7 +487,8 @@ class DataExecutor final : public Executor {
   void host_op(int n, const std::vector<Operand>& in, const std::vector<Operand>& out) {
     const Node& node = g_.nodes[static_cast<size_t>(n)];
     bool used = false;
-    for (int t : node.outputs) used = used || !g_.tensors[t].users.empty() || g_.tensors[t].graph_output;
+    for (int t : node.outputs)
+      used = used || !g_.tensors[t].users.empty() || g_.tensors[t].graph_output;
     if (!used) return;
     fallback(node);
     if (!o_.host_op)
@@ -537,8 +538,10 @@ void check_values(const Graph& g, const RunOptions& o) {
   for (const auto& [name, t] : o.weights) {
     int i = g.find(name);
     if (i < 0 || g.tensors[i].kind != TensorKind::Param) {
-      // Params the graph does not list (unused buffers) are an error: the file is for another model.
-      throw InvalidArgument(fmt::format("weights: '{}' is not a param of graph '{}'", name, g.model));
+      // Params the graph does not list (unused buffers) are an error: the file is for another
+      // model.
+      throw InvalidArgument(
+          fmt::format("weights: '{}' is not a param of graph '{}'", name, g.model));
     }
     if (t.shape() != g.tensors[i].shape)
       throw InvalidArgument(fmt::format("weights: '{}' has shape {}, the graph says {}", name,
@@ -548,12 +551,13 @@ void check_values(const Graph& g, const RunOptions& o) {
     int i = g.find(name);
     if (i < 0 || g.tensors[i].kind != TensorKind::Input)
       throw InvalidArgument(fmt::format("input '{}' is not a graph input (inputs: {})", name,
-                                        fmt::join([&] {
-                                          std::vector<std::string> v;
-                                          for (int k : g.inputs) v.push_back(g.tensors[k].name);
-                                          return v;
-                                        }(),
-                                                  ", ")));
+                                        fmt::join(
+                                            [&] {
+                                              std::vector<std::string> v;
+                                              for (int k : g.inputs) v.push_back(g.tensors[k].name);
+                                              return v;
+                                            }(),
+                                            ", ")));
     const TensorInfo& T = g.tensors[i];
     if (t.shape() != T.shape)
       throw InvalidArgument(fmt::format("input '{}' has shape {}, the graph says {}", name,

@@ -39,15 +39,15 @@ struct OpTime {
 };
 
 struct RunReport {
-  ModelPlan plan;      // what the plan promised
-  ReplayResult run;    // the same replay with data (its samples are the allocator's)
+  ModelPlan plan;               // what the plan promised
+  ReplayResult run;             // the same replay with data (its samples are the allocator's)
   std::vector<Tensor> outputs;  // graph outputs, in order, logical, host dtype
   // The allocator's high-water marks over the run.
   int64_t peak_l1_per_core = 0, peak_l1_per_bank = 0, peak_dram_per_bank = 0;
   int64_t peak_rss_bytes = 0;  // of the process (VmHWM) at the end
   bool peaks_match = false;    // run peaks == plan peaks (L1, DRAM, host)
   int64_t programs = 0, verified_programs = 0, checked = 0, failed = 0;
-  std::string first_failure;  // "node 'x' (op): output 0 [..]: got .., expected .."
+  std::string first_failure;               // "node 'x' (op): output 0 [..]: got .., expected .."
   std::vector<std::string> host_fallback;  // nodes run on the host
   std::map<std::string, OpTime> by_op;     // kernel time per op
   // Time outside kernels: staging (pages -> host views), writing outputs to
