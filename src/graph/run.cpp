@@ -100,6 +100,25 @@ Strides rebase(const Strides& v, const Strides& whole, const Strides& chunk) {
   return out;
 }
 
+// The dims of x outermost first in memory when x covers a dense block (a
+// permuted contiguous tensor, e.g. an NHWC activation seen as NCHW); empty if
+// not. An elementwise kernel runs on x permuted so: contiguous, no layout pass.
+std::vector<int64_t> memory_order(const Tensor& x) {
+  std::vector<int64_t> p(static_cast<size_t>(x.rank()));
+  std::iota(p.begin(), p.end(), 0);
+  std::stable_sort(p.begin(), p.end(), [&](int64_t a, int64_t b) {
+    return x.strides()[static_cast<size_t>(a)] > x.strides()[static_cast<size_t>(b)];
+  });
+  int64_t expect = 1;
+  for (size_t i = p.size(); i-- > 0;) {
+    int64_t d = p[i];
+    if (x.shape()[static_cast<size_t>(d)] == 1) continue;
+    if (x.strides()[static_cast<size_t>(d)] != expect) return {};
+    expect *= x.shape()[static_cast<size_t>(d)];
+  }
+  return p;
+}
+
 uint64_t mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -231,6 +250,21 @@ class DataExecutor final : public Executor {
                                 shape_str(call->inputs[i].shape)));
       xs.push_back(x);
     }
+    // Elementwise ops on same-layout operands run in memory order.
+    std::vector<int64_t> perm;
+    bool elementwise =
+        call->op->family == ops::Family::Unary || call->op->family == ops::Family::Binary;
+    if (elementwise && !xs.empty()) {
+      perm = memory_order(xs[0]);
+      for (const auto& x : xs)
+        if (x.shape() != xs[0].shape() || x.strides() != xs[0].strides()) perm.clear();
+      bool identity = true;
+      for (size_t i = 0; i < perm.size(); ++i)
+        identity = identity && perm[i] == static_cast<int64_t>(i);
+      if (identity) perm.clear();
+      for (auto& x : xs)
+        if (!perm.empty()) x = x.permute(perm);
+    }
     // An in-place kernel writes through its input: verification needs it as it was.
     std::vector<Tensor> before = xs;
     const bool check = o_.verify != Verify::Off;
@@ -261,6 +295,12 @@ class DataExecutor final : public Executor {
       rep_.verify_seconds += since(t0);
     }
     t0 = Clock::now();
+    if (!perm.empty()) {
+      std::vector<int64_t> inv(perm.size());
+      for (size_t i = 0; i < perm.size(); ++i)
+        inv[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
+      for (auto& y : ys) y = y.permute(inv);
+    }
     for (size_t i = 0; i < out.size() && i < ys.size(); ++i) write_operand(out[i], ys[i]);
     rep_.stage_out_seconds += since(t0);
   }
