@@ -181,6 +181,13 @@ std::shared_ptr<Buffer> Device::allocate(BufferType type, int64_t num_pages, int
 
 void Device::free_buffer(Buffer& b) {
   if (b.address_ < 0) return;
+  if (drop_freed_dram_ && dram_arena_ && b.type_ == BufferType::DRAM &&
+      b.fp_.bytes_per_bank >= (int64_t{1} << 20)) {
+    auto stride = static_cast<size_t>(arena_bank_stride(BufferType::DRAM));
+    for (int64_t bank = 0; bank < profile_.dram_banks; ++bank)
+      host_pool::drop_pages(dram_arena_ + static_cast<size_t>(bank) * stride + b.address_,
+                            static_cast<size_t>(b.fp_.bytes_per_bank));
+  }
   bank_mut(b.type_).deallocate(b.address_);
   b.address_ = -1;
 }

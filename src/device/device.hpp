@@ -126,6 +126,10 @@ class Device {
   // "[(x=0,y=0) - (x=7,y=7)]": the worker grid, as tt-metal prints core ranges.
   std::string core_range_str() const;
   bool backed() const { return backed_; }
+  // A whole-model run: the host pages of a freed DRAM buffer (1 MB per bank and
+  // up) go back to the kernel, so host memory follows live DRAM, not its
+  // high-water mark.
+  void set_drop_freed_dram(bool on) { drop_freed_dram_ = on; }
   char* arena(BufferType t) const { return t == BufferType::DRAM ? dram_arena_ : l1_arena_; }
   int64_t arena_bank_stride(BufferType t) const;
   // An unbacked copy of the allocators' state (addresses, free lists, CB
@@ -139,6 +143,7 @@ class Device {
   void update_peak();
   Profile profile_;
   bool backed_;
+  bool drop_freed_dram_ = false;
   BankManager& bank_mut(BufferType t);
   BankManager l1_, dram_, l1_small_;
   CbRegion cbs_;

@@ -177,7 +177,10 @@ class DataExecutor final : public Executor {
 
   std::vector<Tensor> outputs;
 
-  void start(device::Device& dev) override { dev_ = &dev; }
+  void start(device::Device& dev) override {
+    dev_ = &dev;
+    dev.set_drop_freed_dram(true);
+  }
 
   void moved(int s, Place from, const device::Buffer* from_buf, Place to,
              const device::Buffer* to_buf) override {
