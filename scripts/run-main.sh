@@ -6,7 +6,8 @@
 # slow reference (`all` runs every case, about 25 minutes on 2 cores). Then one
 # huge call runs for real under tight budgets, verified. Then the model the
 # seed's ops came from, YOLOv12x at 2176x3840 bf16, is traced (on the meta
-# device: no memory), replayed as TT-NN would place it and planned whole.
+# device: no memory), replayed as TT-NN would place it and planned whole, and
+# run with data under that plan (random weights, sampled per-program checks).
 set -euo pipefail
 BUILD=${1:-build}
 BIN="$BUILD/oomless"
@@ -30,6 +31,16 @@ echo
 echo "\$ oomless model plan $GRAPH --memory l1 --out $OUT/model"
 "$BIN" model plan "$GRAPH" --device wormhole_b0 --memory l1 --out "$OUT/model"
 echo
+# The run with data: the decode's anchors (arange, full) have no oomless
+# kernel, so the CLI runs the graph up to the three raw Detect levels.
+RGRAPH="$OUT/model/yolov12x-2176x3840-nodecode.graph.json"
+echo "\$ python3 -m oomless.export yolov12 --scale x --imgsz 2176,3840 --dtype bf16 --meta --channels-last --no-decode -o $RGRAPH"
+PYTHONPATH="$BUILD/python" "${PYTHON:-/usr/bin/python3}" -m oomless.export yolov12 --scale x \
+  --imgsz 2176,3840 --dtype bf16 --meta --channels-last --no-decode -o "$RGRAPH"
+echo "\$ oomless model run $RGRAPH --verify sample --output $OUT/model/run"
+"$BIN" model run "$RGRAPH" --device wormhole_b0 --verify sample --output "$OUT/model/run"
+echo
 echo "Reports: $OUT/summary.txt $OUT/report.md $OUT/report.html $OUT/results.json $OUT/results.csv"
 echo "Store: $OUT/results.db (oomless report --db $OUT/results.db --list)"
 echo "Model: $OUT/model/summary.txt $OUT/model/report.md $OUT/model/report.html $OUT/model/plan.json"
+echo "Model run: $OUT/model/run/run.json (measured peaks beside the plan's, time per op)"

@@ -51,10 +51,11 @@ from ._oomless import Error, InvalidArgument, OutOfMemory, Tensor, devices, quer
 # the function `trace` shadows the submodule of the same name on purpose.
 from .graph import Graph, GraphError
 from .trace import TraceError, trace
+from .model_run import ModelResult, run_model
 
 __all__ = ["Error", "Graph", "GraphError", "InvalidArgument", "OutOfMemory", "Policy", "Report",
-           "RunResult", "Tensor", "TraceError", "call", "current_policy", "devices", "ops",
-           "policy", "query", "run", "trace"]
+           "ModelResult", "RunResult", "Tensor", "TraceError", "call", "current_policy", "devices", "ops",
+           "policy", "query", "run", "run_model", "trace"]
 
 
 def __getattr__(name):

@@ -39,6 +39,9 @@ class BankManager {
   bool top_down() const { return top_down_; }
   // Size of the live block at addr (0 if none).
   int64_t block_size(int64_t addr) const;
+  // The high-water mark, settable: what-if placements restore it (they leave no
+  // trace), a run measures one stretch by lowering it to the current level.
+  void set_peak(int64_t peak) { peak_ = peak; }
 
  private:
   int64_t num_banks_, lo_, hi_, alignment_;

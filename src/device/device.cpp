@@ -195,6 +195,13 @@ std::shared_ptr<Buffer> Device::allocate(BufferType type, int64_t num_pages, int
 
 void Device::free_buffer(Buffer& b) {
   if (b.address_ < 0) return;
+  if (drop_freed_dram_ && dram_arena_ && b.type_ == BufferType::DRAM &&
+      b.fp_.bytes_per_bank >= (int64_t{1} << 20)) {
+    auto stride = static_cast<size_t>(arena_bank_stride(BufferType::DRAM));
+    for (int64_t bank = 0; bank < profile_.dram_banks; ++bank)
+      host_pool::drop_pages(dram_arena_ + static_cast<size_t>(bank) * stride + b.address_,
+                            static_cast<size_t>(b.fp_.bytes_per_bank));
+  }
   bank_mut(b.type_).deallocate(b.address_);
   b.address_ = -1;
 }
@@ -215,6 +222,23 @@ char* Buffer::page(int64_t i) const {
     slot = i % fp_.pages_per_bank;
   }
   return base + bank * dev_->arena_bank_stride(type_) + address_ + slot * fp_.aligned_page;
+}
+
+Device::Peaks Device::peaks() const {
+  return {peak_l1_core_, l1_.stats().peak_allocated, dram_.stats().peak_allocated,
+          l1_small_.stats().peak_allocated};
+}
+
+void Device::set_peaks(const Peaks& p) {
+  peak_l1_core_ = p.l1_core;
+  l1_.set_peak(p.l1);
+  dram_.set_peak(p.dram);
+  l1_small_.set_peak(p.l1_small);
+}
+
+void Device::reset_peaks() {
+  set_peaks({l1_.stats().allocated + cbs_.bytes(), l1_.stats().allocated, dram_.stats().allocated,
+             l1_small_.stats().allocated});
 }
 
 void Device::update_peak() {

@@ -118,8 +118,22 @@ class Device {
   // The worker grid, and as tt-metal prints it ("[(x=0,y=0) - (x=7,y=7)]" or
   // "[0-0 - 7-7]", by the profile's message format).
   CoreRect worker_grid() const;
+  // High-water marks: L1 buffers + CBs per core, and per bank of each buffer type.
+  struct Peaks {
+    int64_t l1_core = 0, l1 = 0, dram = 0, l1_small = 0;
+  };
+  Peaks peaks() const;
+  // Sets the marks (a trial's placements restore them, so they count nothing).
+  void set_peaks(const Peaks& p);
+  // Lowers the marks to what is allocated now (measures from here on).
+  void reset_peaks();
+  // The worker grid in the profile's words.
   std::string core_range_str() const;
   bool backed() const { return backed_; }
+  // A whole-model run: the host pages of a freed DRAM buffer (1 MB per bank and
+  // up) go back to the kernel, so host memory follows live DRAM, not its
+  // high-water mark.
+  void set_drop_freed_dram(bool on) { drop_freed_dram_ = on; }
   char* arena(BufferType t) const { return t == BufferType::DRAM ? dram_arena_ : l1_arena_; }
   int64_t arena_bank_stride(BufferType t) const;
   // An unbacked copy of the allocators' state (addresses, free lists, CB
@@ -133,6 +147,7 @@ class Device {
   void update_peak();
   Profile profile_;
   bool backed_;
+  bool drop_freed_dram_ = false;
   BankManager& bank_mut(BufferType t);
   BankManager l1_, dram_, l1_small_;
   CbRegion cbs_;

@@ -330,15 +330,19 @@ std::vector<ChunkStep> chunk_steps(const Graph& g, const Chain& c, int64_t start
     if (n.kind != NodeKind::Compute) continue;
     const ops::SplitAxis& A = c.axis.at(m);
     std::vector<Shape> in;
+    std::vector<std::pair<int64_t, int64_t>> range;
     for (size_t i = 0; i < n.call_inputs.size(); ++i) {
       Shape s = g.tensors[n.call_inputs[i]].shape;
       int d = A.in_dims[i];
+      range.push_back({0, -1});
       if (d >= 0) {
         s[d] = len;
+        range.back() = {start, len};
         if (const auto& h = A.halo) {
           // The rows a chunk's windows read (a middle chunk's count).
           int64_t in0 = std::clamp<int64_t>(start * h->stride - h->pad, 0, h->in_extent);
           s[d] = std::min(h->in_extent - in0, (len - 1) * h->stride + h->window);
+          range.back() = {in0, s[d]};
         }
       }
       in.push_back(s);
@@ -360,12 +364,15 @@ std::vector<ChunkStep> chunk_steps(const Graph& g, const Chain& c, int64_t start
       if (!s.materialise || c.dim.at(s.outputs[0]) < 0) continue;
       int v = s.outputs[0];
       auto i = std::find(reads.begin(), reads.end(), v) - reads.begin();
-      Shape shape = i < static_cast<long>(in.size()) ? in[i] : chunk_of(v);
-      steps.push_back({m, copy_call(g.tensors[v], shape), s.inputs, s.outputs});
+      bool read = i < static_cast<long>(in.size());
+      Shape shape = read ? in[i] : chunk_of(v);
+      std::pair<int64_t, int64_t> r = read ? range[i] : std::pair<int64_t, int64_t>{start, len};
+      steps.push_back({m, copy_call(g.tensors[v], shape), s.inputs, s.outputs, {r}, {shape}, true});
     }
     std::vector<Shape> outs;
     for (int t : n.outputs) outs.push_back(chunk_of(t));
-    ChunkStep cs{m, device_call(g, n, in, args, outs), n.steps.back().inputs, n.outputs};
+    ChunkStep cs{m,   device_call(g, n, in, args, outs), n.steps.back().inputs, n.outputs, range,
+                 outs};
     for (int t : n.outputs)
       cs.call.out_placed.push_back(g.tensors[t].storage == t && whole.count(t) > 0);
     steps.push_back(std::move(cs));

@@ -38,6 +38,11 @@ struct ChunkStep {
   int node = -1;
   plan::CallSpec call;
   std::vector<int> inputs, outputs;
+  // Per input: the part read, [start, start + len) along the tensor's cut dim
+  // (a halo for a windowed op's rows); len < 0: read whole.
+  std::vector<std::pair<int64_t, int64_t>> in_range;
+  std::vector<Shape> out_shape;  // logical shapes of the outputs' chunks
+  bool materialise = false;      // a copy of a view the op reads
 };
 
 // The programs of the chunk [start, start + len) in member order.

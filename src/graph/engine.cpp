@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cmath>
 #include <functional>
@@ -36,11 +37,12 @@ bool elementwise(const ops::OpDesc& op) {
 class Engine {
  public:
   Engine(const Graph& g, const device::Profile& p, const plan::Budgets& b, const EngineConfig& cfg)
-      : g_(g), p_(p), b_(b), cfg_(cfg), st_(g, p, ends()) {}
+      : g_(g), p_(p), b_(b), cfg_(cfg), st_(g, p, ends(), cfg.exec) {}
 
   ReplayResult run(std::vector<ChainInfo>* chains_out) {
     R_.policy = cfg_.name;
     R_.nodes.resize(g_.nodes.size());
+    if (ex()) ex()->start(st_.dev);
     chain_info_.resize(chains().size());
     // Weights and scalar constants in DRAM (on the host if DRAM cannot hold them).
     for (const auto& list : {g_.params, g_.constants})
@@ -63,11 +65,18 @@ class Engine {
       NodeResult& nr = R_.nodes[n];
       tr_ = &nr.traffic;
       st_.begin_node();
+      if (ex()) ex()->begin_node(n);
       run_node(n, nr);
       st_.end_node(n, nr);
+      if (ex()) ex()->end_node(n);
       st_.free_dead(n);
       check_host(n);
       R_.traffic += nr.traffic;
+    }
+    if (ex()) {
+      std::vector<const device::Buffer*> bufs;
+      for (const auto& b : st_.buf) bufs.push_back(b.get());
+      ex()->finish(bufs);
     }
     // Graph outputs end on the host.
     for (int t : g_.outputs) {
@@ -96,6 +105,36 @@ class Engine {
   std::vector<ChainInfo> chain_info_;
   int cur_ = -1;
   Traffic* tr_ = nullptr;
+
+  Executor* ex() const { return cfg_.exec; }
+  int index_of(const Node& n) const { return static_cast<int>(&n - g_.nodes.data()); }
+
+  // ---- operands of a run (see hooks.hpp) --------------------------------------
+
+  // How the kernel of step s sees its input / output i.
+  Coords coords_in(const Node& node, const Step& s, size_t i) const {
+    if (s.materialise) return Coords::Storage;
+    return i == 0 && node.nhwc_call ? Coords::NHWC : Coords::Logical;
+  }
+  Coords coords_out(const Node& node, const Step& s, size_t i) const {
+    if (s.materialise) return Coords::Storage;
+    return node.nhwc_call && g_.tensors[s.outputs[i]].shape.size() == 4 ? Coords::NHWC
+                                                                        : Coords::Logical;
+  }
+  // Tensor t where its storage is now, whole.
+  Operand operand(int t, Coords coords) const {
+    Operand o;
+    o.tensor = t;
+    o.coords = coords;
+    o.buf = st_.buf[storage(t)].get();
+    return o;
+  }
+  std::vector<Operand> step_inputs(const Node& node, const Step& s) const {
+    std::vector<Operand> in;
+    for (size_t i = 0; i < s.inputs.size(); ++i)
+      in.push_back(operand(s.inputs[i], coords_in(node, s, i)));
+    return in;
+  }
 
   const std::vector<Chain>& chains() const {
     static const std::vector<Chain> none;
@@ -223,7 +262,9 @@ class Engine {
                  bool evict = true) {
     for (int k = 0; k <= kMaxEvictions; ++k) {
       try {
+        PeakGuard guard(st_.dev);  // a failed attempt leaves no high-water mark
         attempt();
+        guard.keep = true;
         return true;
       } catch (const device::OutOfMemory& e) {
         if (!cfg_.evict || !evict) return false;
@@ -321,6 +362,16 @@ class Engine {
       if (in_place) c.inplace = true;
       plan::QueryResult r;
       if (!with_room([&] { st_.place(s, c, r); }, keep, evict)) continue;
+      if (ex()) {
+        std::vector<Operand> out;
+        for (size_t i = 0; i < s.outputs.size(); ++i) {
+          if (s.outputs[i] < 0) continue;
+          out.push_back(operand(s.outputs[i], coords_out(node, s, i)));
+          // The output takes over the dying input's buffer.
+          if (i == 0 && in_place) out.back().buf = st_.buf[storage(s.inputs[0])].get();
+        }
+        ex()->program(index_of(node), &c, step_inputs(node, s), out, false);
+      }
       if (in_place) {
         // The output takes over the dying input's buffer.
         int from = storage(s.inputs[0]);
@@ -337,14 +388,84 @@ class Engine {
         nr.note = "copies a view the device cannot alias first";
       return;
     }
-    if (sliced(s, nr, Place::DRAM)) return;
-    if (sliced(s, nr, Place::Host)) return;
+    if (sliced(node, s, nr, Place::DRAM)) return;
+    if (sliced(node, s, nr, Place::Host)) return;
     host_step(node, s, nr, "no slice of it fits on the device");
   }
 
   // Slices along a split axis: the whole output at `dest`, one slice's
   // buffers (in L1) and CBs at a time, the largest slice that fits.
-  bool sliced(const Step& s, NodeResult& nr, Place dest) {
+  bool sliced(const Node& node, const Step& s, NodeResult& nr, Place dest) {
+    PeakGuard guard(st_.dev);  // outputs placed for axes that did not fit leave no mark
+    guard.keep = sliced_impl(node, s, nr, dest);
+    return guard.keep;
+  }
+
+  // Logical dim of a call dim of an operand seen in `coords` (-1: none).
+  int logical_dim(int t, Coords coords, int d) const {
+    if (d < 0 || coords == Coords::Logical) return d;
+    if (coords == Coords::NHWC) return std::array<int, 4>{0, 2, 3, 1}.at(static_cast<size_t>(d));
+    const TensorInfo& x = g_.tensors[t];
+    if (x.nhwc) {
+      // Folded [1, 1, N*H*W, C]: its channels, or rows that are one logical dim.
+      if (d == 3) return 1;
+      if (d == 2 && x.shape[0] == 1 && x.shape[3] == 1) return 2;
+      if (d == 2 && x.shape[0] == 1 && x.shape[2] == 1) return 3;
+      if (d == 2 && x.shape[2] == 1 && x.shape[3] == 1) return 0;
+      return -2;
+    }
+    return x.order.at(static_cast<size_t>(d));
+  }
+
+  // Runs the slices of a sliced program: each slice's outputs and CBs placed
+  // (in L1), its kernel run on the inputs' parts, its outputs copied into the
+  // whole outputs.
+  void run_slices(const Node& node, const Step& s, plan::Plan& P, int64_t num) {
+    const plan::CallSpec& whole = s.call;
+    ex()->begin_reuse();
+    for (int64_t k = 0; k < num; ++k) {
+      int64_t start = 0, len = 0;
+      std::vector<std::pair<int64_t, int64_t>> ranges;
+      plan::CallSpec ck = plan::chunk_call(P, whole, k, &start, &len, &ranges);
+      plan::QueryResult r;
+      plan::Placement pl = st_.trial(s.inputs, ck, r, true);
+      std::vector<Operand> in = step_inputs(node, s);
+      for (size_t i = 0; i < in.size(); ++i) {
+        int d = P.axis.in_dims[i];
+        if (d < 0) continue;
+        in[i].dim = logical_dim(s.inputs[i], in[i].coords, d);
+        if (in[i].dim < 0)
+          throw Error(fmt::format("node '{}': a run cannot slice dim {} of '{}' as stored",
+                                  node.name, d, g_.tensors[s.inputs[i]].name));
+        in[i].start = ranges[i].first;
+        in[i].len = ranges[i].second;
+      }
+      ops::OutputSpec outs = plan::device_outputs(ck);
+      std::vector<Operand> out;
+      for (size_t i = 0; i < s.outputs.size(); ++i) {
+        Operand o;
+        o.buf = pl.outputs.at(i).get();
+        o.call_shape = outs.outputs[i].shape;
+        out.push_back(o);
+      }
+      ex()->program(index_of(node), &ck, in, out, false);
+      for (size_t i = 0; i < s.outputs.size(); ++i) {
+        int t = s.outputs[i];
+        if (t < 0 || numel(g_.tensors[t].shape) == 0) continue;
+        Operand to = operand(t, coords_out(node, s, i));
+        to.dim = logical_dim(t, to.coords, P.axis.out_dim);
+        if (to.dim < 0)
+          throw Error(fmt::format("node '{}': a run cannot slice dim {} of '{}' as stored",
+                                  node.name, P.axis.out_dim, g_.tensors[t].name));
+        to.start = start;
+        to.len = len;
+        ex()->copy(out[i], to);
+      }
+    }
+    ex()->end_reuse();
+  }
+
+  bool sliced_impl(const Node& node, const Step& s, NodeResult& nr, Place dest) {
     const plan::CallSpec& whole = s.call;
     if (whole.inplace) return false;
     ops::OutputSpec out = plan::device_outputs(whole);
@@ -405,9 +526,13 @@ class Engine {
           hi = mid - 1;
       }
       plan::CallSpec cc = call_for(lo);
-      plan::QueryResult r;
-      st_.trial(s.inputs, cc, r, true);
       int64_t num = (extent + P.chunk - 1) / P.chunk;
+      if (ex()) {
+        run_slices(node, s, P, num);
+      } else {
+        plan::QueryResult r;
+        st_.trial(s.inputs, cc, r, true);
+      }
       // Inputs cut with the output are read once (halo rows again); others per slice.
       std::set<int> seen;
       for (size_t i = 0; i < s.inputs.size(); ++i) {
@@ -447,9 +572,19 @@ class Engine {
         st_.set_host(t);
         tr_->host += bytes(t);
       }
+    if (ex()) {
+      bool op = node.kind == NodeKind::Compute;
+      std::vector<Operand> in = op ? step_inputs(node, s) : std::vector<Operand>{};
+      if (!op)
+        for (int t : s.inputs) in.push_back(operand(t, Coords::Logical));
+      std::vector<Operand> out;
+      for (size_t i = 0; i < s.outputs.size(); ++i)
+        if (s.outputs[i] >= 0)
+          out.push_back(operand(s.outputs[i], op ? coords_out(node, s, i) : Coords::Logical));
+      ex()->program(index_of(node), op ? &s.call : nullptr, in, out, true);
+    }
     nr.strategy = "host";
     nr.note = why;
-    (void)node;
   }
 
   // ---- chains -----------------------------------------------------------------------
@@ -462,11 +597,24 @@ class Engine {
     Traffic traffic;
   };
 
-  // One chunk of the chain on the live device (rolled back unless commit).
-  bool simulate(const Chain& c, int64_t len, BufferType internal, bool commit,
-                int64_t* largest_chunk = nullptr) {
-    int64_t start = middle_chunk(c, len);
+  // One chunk of the chain on the live device (rolled back unless commit). With
+  // `pinned` (a run) every program of the chunk runs on its operands: internal
+  // tensors in the chunk's buffers, outer ones in their whole buffers (pinned
+  // copies for those copied into L1), cut to the chunk.
+  bool simulate(const Chain& c, int64_t start, int64_t len, BufferType internal, bool commit,
+                int64_t* largest_chunk = nullptr,
+                const std::map<int, const device::Buffer*>* pinned = nullptr) {
     std::vector<ChunkStep> steps = chunk_steps(g_, c, start, len);
+    const bool run = pinned && ex();
+    if (run) {
+      std::vector<std::pair<int, Shape>> shapes;
+      for (const auto& [t, d] : c.dim)
+        if (d >= 0) shapes.push_back({t, cut_shape(g_.tensors[t].shape, d, len)});
+      for (const auto& cs : steps)
+        for (size_t i = 0; i < cs.outputs.size() && i < cs.out_shape.size(); ++i)
+          shapes.push_back({cs.outputs[i], cs.out_shape[i]});
+      ex()->set_chunk(shapes);
+    }
     std::set<int> internal_set(c.internal.begin(), c.internal.end());
     std::map<int, int> remaining;
     for (const auto& cs : steps)
@@ -517,6 +665,7 @@ class Engine {
             if (!a.is_view) *largest_chunk = std::max(*largest_chunk, a.bytes);
       }
       st_.dev.release_cbs();
+      if (run) run_chunk_step(c, cs, call, pl, chunk, *pinned, start, len);
       for (size_t i = 0; i < cs.outputs.size(); ++i) {
         int s = storage(cs.outputs[i]);
         if (i < pl.outputs.size() && pl.outputs[i])
@@ -529,7 +678,107 @@ class Engine {
         if (internal_set.count(s) && --remaining[s] == 0) chunk.erase(s);
       }
     }
+    if (run)
+      // Chain outputs kept as chunks (updated in place after their first
+      // writer, or bound for the host) go into the whole tensors once.
+      for (int s : c.outputs) {
+        auto it = chunk.find(s);
+        if (it == chunk.end()) continue;
+        Operand from = operand(s, Coords::Logical), to = from;
+        from.buf = it->second.get();
+        from.chunk = true;
+        to.dim = c.dim.at(s);
+        to.start = start;
+        to.len = len;
+        ex()->copy(from, to);
+      }
     return true;
+  }
+
+  static Shape cut_shape(Shape s, int d, int64_t len) {
+    s[static_cast<size_t>(d)] = len;
+    return s;
+  }
+
+  // Runs one program of a chunk (simulate placed it as pl).
+  void run_chunk_step(const Chain& c, const ChunkStep& cs, const plan::CallSpec& call,
+                      const plan::Placement& pl,
+                      const std::map<int, std::shared_ptr<device::Buffer>>& chunk,
+                      const std::map<int, const device::Buffer*>& pinned, int64_t start,
+                      int64_t len) {
+    const Node& node = g_.nodes[cs.node];
+    Step shape_of;  // coords: a copy step, or the node's op step
+    shape_of.materialise = cs.materialise;
+    shape_of.outputs = cs.outputs;
+    auto dim_of = [&](int t) {
+      auto it = c.dim.find(t);
+      return it == c.dim.end() ? -1 : it->second;
+    };
+    std::vector<Operand> in;
+    for (size_t i = 0; i < cs.inputs.size(); ++i) {
+      int t = cs.inputs[i], s = storage(t);
+      Operand o = operand(t, coords_in(node, shape_of, i));
+      if (auto it = chunk.find(s); it != chunk.end()) {
+        o.buf = it->second.get();
+        o.chunk = true;
+      } else {
+        if (auto p = pinned.find(s); p != pinned.end()) o.buf = p->second;
+        if (i < cs.in_range.size() && cs.in_range[i].second >= 0 && dim_of(t) >= 0) {
+          o.dim = dim_of(t);
+          o.start = cs.in_range[i].first;
+          o.len = cs.in_range[i].second;
+        }
+      }
+      in.push_back(o);
+    }
+    std::vector<Operand> out;
+    int in0 = cs.inputs.empty() ? -1 : storage(cs.inputs[0]);
+    for (size_t i = 0; i < cs.outputs.size(); ++i) {
+      int t = cs.outputs[i], s = storage(t);
+      Operand o = operand(t, coords_out(node, shape_of, i));
+      auto held = chunk.find(s);
+      if (i < call.out_placed.size() && call.out_placed[i]) {
+        o.dim = dim_of(t);
+        o.start = start;
+        o.len = len;
+      } else if (i < pl.outputs.size() && pl.outputs[i]) {
+        o.buf = pl.outputs[i].get();
+        o.chunk = true;
+      } else if (i == 0 && call.inplace && chunk.count(in0)) {
+        o.buf = chunk.at(in0).get();
+        o.chunk = true;
+      } else if (held != chunk.end()) {
+        o.buf = held->second.get();
+        o.chunk = true;
+      } else if (dim_of(t) >= 0) {
+        o.dim = dim_of(t);
+        o.start = start;
+        o.len = len;
+      }
+      out.push_back(o);
+    }
+    ex()->program(cs.node, &call, in, out, false);
+  }
+
+  // Every chunk of a chain, run (the plan simulates one).
+  void run_chain(const Chain& c, const ChainChoice& best, const std::vector<int>& dram_whole,
+                 const std::vector<std::shared_ptr<device::Buffer>>& held, int64_t* largest) {
+    std::map<int, const device::Buffer*> pinned;
+    for (int i = 0; i < best.pins; ++i) {
+      int s = dram_whole[static_cast<size_t>(i)];
+      Operand from = operand(s, Coords::Logical), to = from;
+      to.buf = held[static_cast<size_t>(i)].get();
+      ex()->copy(from, to);
+      pinned[s] = to.buf;
+    }
+    ex()->begin_reuse();
+    for (int64_t start = 0; start < c.extent; start += best.len) {
+      int64_t len = std::min(best.len, c.extent - start);
+      if (!simulate(c, start, len, best.internal, true, largest, &pinned))
+        throw Error(fmt::format("chain at node '{}': chunk [{}, {}) did not fit in the run",
+                                g_.nodes[c.run_at].name, start, start + len));
+    }
+    ex()->end_reuse();
   }
 
   // Bytes a chain moves at chunk length len: every program of a chunk reads its
@@ -656,17 +905,18 @@ class Engine {
       return true;
     };
     ChainChoice best;
+    PeakGuard search(st_.dev);  // the search's trials leave no high-water marks
     for (int k = 0; ok && k <= static_cast<int>(dram_whole.size()); ++k) {
       std::vector<std::shared_ptr<device::Buffer>> held;
       if (!pin(k, held)) break;
       for (BufferType internal : {BufferType::L1, BufferType::DRAM}) {
         int64_t align = c.align, hi = (c.extent + align - 1) / align;
         auto len_of = [&](int64_t m) { return std::min(c.extent, m * align); };
-        if (!simulate(c, len_of(1), internal, false)) continue;
+        if (!simulate(c, middle_chunk(c, len_of(1)), len_of(1), internal, false)) continue;
         int64_t lo = 1;
         while (lo < hi) {
           int64_t mid = lo + (hi - lo + 1) / 2;
-          if (simulate(c, len_of(mid), internal, false))
+          if (simulate(c, middle_chunk(c, len_of(mid)), len_of(mid), internal, false))
             lo = mid;
           else
             hi = mid - 1;
@@ -676,6 +926,8 @@ class Engine {
         break;
       }
     }
+    st_.dev.set_peaks(search.saved);
+    search.keep = true;  // marks from here on are the chain's own
     if (!best.ok && cfg_.evict && evict_l1(keep)) return exec_chain(ci, nr, false);
     // Chunks that re-read whole inputs (weights) more than the intermediates
     // would cost in DRAM are not worth it.
@@ -693,7 +945,10 @@ class Engine {
     std::vector<std::shared_ptr<device::Buffer>> held;
     pin(best.pins, held);
     int64_t largest = 0;
-    simulate(c, best.len, best.internal, true, &largest);
+    if (ex())
+      run_chain(c, best, dram_whole, held, &largest);
+    else
+      simulate(c, middle_chunk(c, best.len), best.len, best.internal, true, &largest);
     *tr_ += best.traffic;
     info.chunk = best.len;
     info.num_chunks = (c.extent + best.len - 1) / best.len;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "graph/chain.hpp"
+#include "graph/hooks.hpp"
 #include "graph/replay.hpp"
 
 namespace oomless::graph {
@@ -24,10 +25,17 @@ struct EngineConfig {
   std::vector<char> l1;                        // Auto: storages chosen for L1
   bool evict = false;    // move residents out of the way (L1 -> DRAM, DRAM -> host)
   bool inplace = false;  // elementwise ops overwrite an input that dies with them
+  // A run: the device is backed and every committed placement, move and program
+  // goes to the executor (chunks and slices all of them, not one).
+  Executor* exec = nullptr;
 };
 
 ReplayResult run_engine(const Graph& g, const device::Profile& profile,
                         const plan::Budgets& budgets, const EngineConfig& cfg,
                         std::vector<ChainInfo>* chains_out = nullptr);
+
+// The auto plan `mp` (plan_model's winner) replayed again, with `exec` running it.
+ReplayResult replay_plan(const Graph& g, const device::Profile& profile, const ModelOptions& o,
+                         const ModelPlan& mp, Executor* exec);
 
 }  // namespace oomless::graph

@@ -171,6 +171,7 @@ ModelPlan plan_model(const Graph& g, const device::Profile& profile, const Model
     if (!have || better(r, mp.best)) {
       mp.best = std::move(r);
       mp.chains = std::move(info);
+      mp.l1 = a.l1;
       mp.variant = fmt::format("L1 by interval packing with {:.0f}% headroom, {} chains",
                                margin * 100, chains.size());
       have = true;
@@ -185,12 +186,23 @@ ModelPlan plan_model(const Graph& g, const device::Profile& profile, const Model
     if (better(r, mp.best)) {
       mp.best = std::move(r);
       mp.chains = std::move(info);
+      mp.l1.clear();
+      mp.greedy = true;
       mp.variant = fmt::format("L1 whenever it fits, {} chains", chains.size());
     }
   }
   mp.best.policy = "auto";
   mp.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return mp;
+}
+
+ReplayResult replay_plan(const Graph& g, const device::Profile& profile, const ModelOptions& o,
+                         const ModelPlan& mp, Executor* exec) {
+  std::vector<Chain> chains = find_chains(g, profile);
+  EngineConfig a{mp.greedy ? Policy::GreedyL1 : Policy::Auto, "auto", &chains, mp.l1, true, true};
+  a.exec = exec;
+  std::vector<ChainInfo> info;
+  return run_engine(g, profile, o.budgets, a, &info);
 }
 
 }  // namespace oomless::graph

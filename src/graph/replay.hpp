@@ -96,6 +96,10 @@ struct ModelPlan {
   ReplayResult all_dram, greedy_l1;  // the two baselines on the same graph
   std::vector<ChainInfo> chains;
   std::string variant;  // which auto configuration won
+  // The winner's configuration, for a run to replay it: L1 storages chosen by
+  // packing (empty: greedy residency).
+  std::vector<char> l1;
+  bool greedy = false;
   double seconds = 0;
 };
 

@@ -38,8 +38,9 @@ int64_t host_bytes(const TensorInfo& t) {
   return numel(t.shape) * e;
 }
 
-State::State(const Graph& graph, const device::Profile& profile, std::vector<int> end_override)
-    : g(graph), dev(profile, /*backed=*/false) {
+State::State(const Graph& graph, const device::Profile& profile, std::vector<int> end_override,
+             Executor* executor)
+    : g(graph), dev(profile, /*backed=*/executor != nullptr), exec(executor) {
   const size_t T = g.tensors.size();
   const int N = static_cast<int>(g.nodes.size());
   buf.resize(T);
@@ -71,6 +72,8 @@ void State::allocate(int t, BufferType type) {
   PageSpec ps = storage_pages(g.tensors[s]);
   auto b = dev.allocate(type, ps.num_pages, ps.page_size);
   note_buffer(ps.total_bytes(), g.tensors[s].name);
+  if (exec)
+    exec->moved(s, at[s], buf[s].get(), type == BufferType::L1 ? Place::L1 : Place::DRAM, b.get());
   release(s);
   buf[s] = std::move(b);
   at[s] = type == BufferType::L1 ? Place::L1 : Place::DRAM;
@@ -81,14 +84,16 @@ void State::allocate(int t, BufferType type) {
 void State::set_host(int t) {
   int s = g.tensors[t].storage;
   if (at[s] == Place::Host) return;
-  release(s);
+  if (exec) exec->moved(s, at[s], buf[s].get(), Place::Host, nullptr);
+  release(s, /*keep_image=*/true);
   at[s] = Place::Host;
   if (written[s] == Place::None) written[s] = Place::Host;
   host_live += host_bytes(g.tensors[s]);
   host_peak = std::max(host_peak, host_live);
 }
 
-void State::release(int s) {
+void State::release(int s, bool keep_image) {
+  if (exec && !keep_image && at[s] != Place::None) exec->released(s);
   if (at[s] == Place::Host) host_live -= host_bytes(g.tensors[s]);
   buf[s].reset();
   at[s] = Place::None;
@@ -105,8 +110,10 @@ plan::Placement State::trial(const std::vector<int>& inputs, const plan::CallSpe
                              plan::QueryResult& r, bool keep_sample) {
   std::vector<std::shared_ptr<device::Buffer>> ins;
   for (int t : inputs) ins.push_back(t >= 0 ? buf[g.tensors[t].storage] : nullptr);
+  PeakGuard guard(dev);  // a failed attempt or a search's trial counts nothing
   try {
     plan::Placement p = plan::place_call(dev, c, std::move(ins), r);
+    guard.keep = keep_sample;
     if (keep_sample) {
       sample();
       for (const auto& a : r.allocations)

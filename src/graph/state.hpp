@@ -6,12 +6,27 @@
 #include <vector>
 
 #include "device/device.hpp"
+#include "graph/hooks.hpp"
 #include "graph/replay.hpp"
 
 namespace oomless::graph {
 
 // Host bytes of a tensor as torch holds it (numel x element size).
 int64_t host_bytes(const TensorInfo& t);
+
+// Restores the device's high-water marks unless kept: a what-if placement (a
+// search's trial, an attempt that did not fit) leaves no trace in them.
+struct PeakGuard {
+  device::Device& dev;
+  device::Device::Peaks saved;
+  bool keep = false;
+  explicit PeakGuard(device::Device& d) : dev(d), saved(d.peaks()) {}
+  ~PeakGuard() {
+    if (!keep) dev.set_peaks(saved);
+  }
+  PeakGuard(const PeakGuard&) = delete;
+  PeakGuard& operator=(const PeakGuard&) = delete;
+};
 
 struct State {
   const Graph& g;
@@ -27,14 +42,21 @@ struct State {
   int64_t largest_bytes = 0;  // the largest buffer placed
   std::string largest_what;
 
+  // With an executor the device is backed and every move of a storage carries
+  // its data (a run); without, placements only (a plan).
+  Executor* exec = nullptr;
+
   // `end` overrides the storages' last uses (a chain reads its inputs when it runs).
-  State(const Graph& graph, const device::Profile& profile, std::vector<int> end_override = {});
+  State(const Graph& graph, const device::Profile& profile, std::vector<int> end_override = {},
+        Executor* executor = nullptr);
 
   // Allocates storage t in `type` (throws device::OutOfMemory) and frees any
   // other copy; traffic is the caller's.
   void allocate(int t, device::BufferType type);
-  void set_host(int t);       // t's storage lives on the host
-  void release(int storage);  // frees its device buffer or host memory
+  void set_host(int t);  // t's storage lives on the host
+  // Frees its device buffer or host memory (keep_image: the data just moved to
+  // the host, only the old copy goes).
+  void release(int storage, bool keep_image = false);
   device::Buffer* buffer(int t) const { return buf[g.tensors[t].storage].get(); }
   Place where(int t) const { return at[g.tensors[t].storage]; }
 

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "device/device.hpp"
 #include "exec/planned.hpp"
+#include "graph/run.hpp"
 #include "ops/op.hpp"
 #include "plan/planner.hpp"
 #include "python/dlpack_bridge.hpp"
@@ -300,6 +301,86 @@ py::list list_ops() {
   return out;
 }
 
+// Runs a graph (its JSON text) with data under the auto plan (graph/run.hpp).
+// `host_op(node_index, inputs)` runs a node without an oomless kernel (torch).
+// Returns (outputs, report dict).
+py::tuple run_model(const std::string& graph_text, const py::dict& weights, const py::dict& inputs,
+                    const py::object& host_op, const std::string& device,
+                    const py::object& l1_budget, const py::object& dram_budget,
+                    const py::object& host_budget, const std::string& verify, int64_t samples,
+                    uint64_t seed) {
+  RunOptions ro = parse_options("run_model", "auto", device, "l1", std::nullopt, std::nullopt,
+                                "tile", l1_budget, dram_budget, host_budget);
+  graph::Graph g = graph::parse_graph(graph_text, "run_model");
+  graph::RunOptions o;
+  o.model.budgets = ro.budgets;
+  o.verify = graph::parse_verify(verify);
+  o.samples = samples;
+  o.seed = seed;
+  for (auto [k, v] : weights) {
+    std::string name = k.cast<std::string>();
+    int t = g.find(name);
+    if (t >= 0 && !g.tensors[t].dtype) continue;  // host only (num_batches_tracked)
+    o.weights[name] = to_tensor(v, "run_model: weight " + name, 0);
+  }
+  for (auto [k, v] : inputs) {
+    std::string name = k.cast<std::string>();
+    o.inputs[name] = to_tensor(v, "run_model: input " + name, 0);
+  }
+  if (!host_op.is_none())
+    o.host_op = [&host_op](int n, const std::vector<Tensor>& xs) {
+      py::gil_scoped_acquire gil;
+      py::list args;
+      for (const auto& x : xs) args.append(x.defined() ? py::cast(x) : py::none());
+      py::object r = host_op(n, args);
+      std::vector<Tensor> out;
+      for (auto item : r) {
+        // Copied while the GIL is held: borrowed torch memory is not kept.
+        out.push_back(item.is_none() ? Tensor() : to_tensor(item, "host op", out.size()).clone());
+      }
+      return out;
+    };
+  graph::RunReport r;
+  {
+    py::gil_scoped_release nogil;
+    r = graph::run_model(g, ro.profile, o);
+  }
+  const graph::ReplayResult& p = r.plan.best;
+  nlohmann::json ops_time = nlohmann::json::object();
+  for (const auto& [k, v] : r.by_op)
+    ops_time[k] = {{"programs", v.programs}, {"seconds", v.seconds}};
+  std::vector<std::string> strategies;
+  for (const auto& n : r.run.nodes) strategies.push_back(n.strategy);
+  nlohmann::json j = {{"fits", r.run.fits},
+                      {"plan_seconds", r.plan_seconds},
+                      {"run_seconds", r.run_seconds},
+                      {"peak_rss_bytes", r.peak_rss_bytes},
+                      {"planned",
+                       {{"l1_per_bank", p.peak_l1_per_bank},
+                        {"dram_per_bank", p.peak_dram_per_bank},
+                        {"host_bytes", p.peak_host_bytes}}},
+                      {"measured",
+                       {{"l1_per_bank", r.run.peak_l1_per_bank},
+                        {"dram_per_bank", r.run.peak_dram_per_bank},
+                        {"host_bytes", r.run.peak_host_bytes},
+                        {"allocator_l1_per_core", r.peak_l1_per_core},
+                        {"allocator_dram_per_bank", r.peak_dram_per_bank}}},
+                      {"peaks_match", r.peaks_match},
+                      {"programs", r.programs},
+                      {"verified_programs", r.verified_programs},
+                      {"checked", r.checked},
+                      {"failed", r.failed},
+                      {"first_failure", r.first_failure},
+                      {"host_fallback", r.host_fallback},
+                      {"kernel_seconds", ops_time},
+                      {"strategies", strategies},
+                      {"chains", r.plan.chains.size()}};
+  py::list outs;
+  for (auto& t : r.outputs) outs.append(py::cast(t));
+  py::object loads = py::module_::import("json").attr("loads");
+  return py::make_tuple(outs, loads(j.dump()));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_oomless, m) {
@@ -349,6 +430,12 @@ PYBIND11_MODULE(_oomless, m) {
         py::arg("layout") = "tile", py::arg("l1_budget") = py::none(),
         py::arg("dram_budget") = py::none(), py::arg("host_budget") = py::none(),
         "validate run options (ValueError naming a bad value); returns them normalized");
+  m.def("run_model", &run_model, py::arg("graph"), py::arg("weights"), py::arg("inputs"),
+        py::arg("host_op") = py::none(), py::arg("device") = device::kDefaultProfile,
+        py::arg("l1_budget") = py::none(), py::arg("dram_budget") = py::none(),
+        py::arg("host_budget") = py::none(), py::arg("verify") = "sample", py::arg("samples") = 16,
+        py::arg("seed") = 0,
+        "run a graph (JSON text) with data under its auto plan; returns (outputs, report)");
   m.def("ops", &list_ops, "the op table: names, aten names, arguments");
   m.def("devices", &device::builtin_profile_names, "built-in device profiles");
 }
