@@ -141,10 +141,19 @@ Placement run_script(device::Device& dev, const CallSpec& call, QueryResult& r,
       }
   std::map<std::string, std::shared_ptr<device::Buffer>> live;
   std::map<std::string, size_t> record_of;  // name -> its allocation record
-  bool cbs_held = false;
+  bool cbs_held = false, in_place = false;
   for (const auto& st : m.steps) {
     switch (st.kind) {
       case ops::MemStep::Kind::Allocate: {
+        if (call.inplace && st.output == 0 && !call.inputs.empty()) {
+          // silu_-style in place: the output is input 0's pages (as off a script).
+          AllocationRecord a{st.name + " (in place of input 0)", call.in_memory, st.shape};
+          a.fits = true;
+          a.is_view = true;
+          r.allocations.push_back(a);
+          in_place = true;
+          break;
+        }
         auto buf = record_step(dev, r, st);
         record_of[st.name] = r.allocations.size() - 1;
         if (st.output >= 0) p.outputs.at(static_cast<size_t>(st.output)) = buf;
@@ -193,7 +202,7 @@ Placement run_script(device::Device& dev, const CallSpec& call, QueryResult& r,
     }
   }
   for (size_t i = 0; i < p.outputs.size(); ++i)
-    if (!p.outputs[i])
+    if (!p.outputs[i] && !(i == 0 && in_place))
       throw Error(fmt::format("[{}] memory script left output {} unplaced", call.op->name, i));
   return p;
 }
