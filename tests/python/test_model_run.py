@@ -38,15 +38,20 @@ def yolo(scale, dtype, size=640, decode=True):
 
 def tolerance(dtype, depth, scale):
     """Error bound of a forward `depth` convolutions deep, at the output's scale:
-    per layer one bf16 ulp (2^-8) for bf16; for f32 2^-17 per layer. f32 is
-    looser than rounding alone explains (torch's own f32 forward is within 1e-7
-    of float64; ours differs from torch by ~1e-3 of the scale at x 640 while
-    every program passes its tight per-op check): a known open gap."""
-    unit = 2.0 ** -8 if dtype == torch.bfloat16 else 2.0 ** -17
+    per layer one bf16 ulp (2^-8) for bf16, 2^-20 for f32 (a few f32 roundings;
+    torch's own f32 forward is within 1e-7 of float64)."""
+    unit = 2.0 ** -8 if dtype == torch.bfloat16 else 2.0 ** -20
     return unit * depth * scale
 
 
-@pytest.mark.parametrize("scale,dtype", [("n", torch.float32), ("n", torch.bfloat16)])
+F32_GAP = pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="open (issue 13): f32 end to end is ~1e-3 of the scale off torch although every "
+    "program passes its check and single ops are within 1e-6 of float64")
+
+
+@pytest.mark.parametrize("scale,dtype", [pytest.param("n", torch.float32, marks=F32_GAP),
+                                         ("n", torch.bfloat16)])
 def test_yolov12_640_every_program_verified_and_equal_to_torch(scale, dtype):
     m, x = yolo(scale, dtype)
     with torch.no_grad():
